@@ -1,0 +1,34 @@
+"""The environments of procmem-gym, registered with Gymnasium under the ``procmem_gym/`` namespace.
+
+Every id is registered here and nowhere else (as Minigrid does). Importing this module is cheap:
+entry points are strings, so no environment module is imported until ``gymnasium.make``.
+"""
+
+from __future__ import annotations
+
+from gymnasium.envs.registration import register, registry
+
+#: Mastermind variants: the parameters of TextArena's ``Mastermind-v0``, ``-v0-hard``, ``-v0-extreme``.
+MASTERMIND_VARIANTS: dict[str, dict] = {
+    "procmem_gym/Mastermind-v0": dict(code_length=4, num_digits=6, max_turns=20, allow_repeats=False),
+    "procmem_gym/Mastermind-hard-v0": dict(code_length=4, num_digits=8, max_turns=30, allow_repeats=False),
+    "procmem_gym/Mastermind-extreme-v0": dict(code_length=6, num_digits=12, max_turns=50, allow_repeats=True),
+}
+
+
+def register_envs() -> None:
+    """Register every procmem-gym environment id with Gymnasium (idempotent)."""
+    for env_id, kwargs in MASTERMIND_VARIANTS.items():
+        if env_id in registry:
+            continue
+        register(
+            id=env_id,
+            entry_point="procmem_gym.envs.mastermind.env:MastermindEnv",
+            vector_entry_point="procmem_gym.envs.mastermind.vector:MastermindVectorEnv",
+            kwargs=dict(kwargs),
+        )
+
+
+register_envs()
+
+__all__ = ["MASTERMIND_VARIANTS", "register_envs"]

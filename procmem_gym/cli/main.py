@@ -1,0 +1,46 @@
+"""Entry point of the ``procmem-gym`` console script: parse, dispatch, turn errors into messages."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from rich.console import Console
+
+from procmem_gym import __version__
+from procmem_gym.cli import run as run_cmd
+from procmem_gym.cli.agents import AgentError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="procmem-gym", description="Procedural memory for LLM agents as a Gymnasium wrapper."
+    )
+    parser.add_argument("--version", action="version", version=f"procmem-gym {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    run_cmd.add_parser(subparsers)
+    return parser
+
+
+#: Errors that are the user's to fix: printed as one line, no traceback.
+USER_ERRORS = (run_cmd.RunError, AgentError, FileNotFoundError, ValueError)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    console = Console()
+    try:
+        return int(args.func(args, console) or 0)
+    except USER_ERRORS as err:
+        Console(stderr=True).print(f"[red]error:[/red] {err}", highlight=False)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

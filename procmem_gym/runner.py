@@ -1,0 +1,130 @@
+"""Roll out a policy in a wrapped env for N seeded episodes and summarise the run.
+
+Episode ``i`` resets the env with seed ``seed + i`` and the policy with the same seed, so each
+episode is reproducible on its own: a run that is interrupted and resumed gives the same
+episodes as one that never stopped.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, Sequence
+
+from procmem_gym.transitions import EpisodeRecord
+from procmem_gym.wrapper import ProceduralMemoryWrapper
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What ``summary.json`` holds (DESIGN.md section 8); keys are a contract with users' scripts."""
+
+    env: str
+    agent: str
+    episodes: int
+    success_rate: float
+    mean_return: float
+    mean_steps: float
+    reuse_rate: float
+    step_reuse_rate: float
+    skills: int
+    memory_tokens: int
+    model_calls: int
+    generated_tokens: int
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the dict written to ``summary.json``."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RunSummary":
+        """Return the summary a ``summary.json`` dict describes."""
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__})
+
+
+def summarize(
+    records: Sequence[EpisodeRecord],
+    env: str,
+    agent: str,
+    seconds: float,
+    skills: int = 0,
+    memory_tokens: int = 0,
+    model_calls: int = 0,
+    generated_tokens: int = 0,
+) -> RunSummary:
+    """Return the run's summary computed from its episode records."""
+    n = len(records)
+    steps = sum(r.length for r in records)
+    return RunSummary(
+        env=env,
+        agent=agent,
+        episodes=n,
+        success_rate=sum(r.success for r in records) / n if n else 0.0,
+        mean_return=sum(r.return_ for r in records) / n if n else 0.0,
+        mean_steps=steps / n if n else 0.0,
+        reuse_rate=sum(bool(r.skills_used) for r in records) / n if n else 0.0,
+        step_reuse_rate=sum(r.skill_steps for r in records) / steps if steps else 0.0,
+        skills=skills,
+        memory_tokens=memory_tokens,
+        model_calls=model_calls,
+        generated_tokens=generated_tokens,
+        seconds=seconds,
+    )
+
+
+def _reset_policy(policy: Any) -> Callable[[int], None]:
+    """Return a function that resets ``policy`` for an episode seed, whether or not it takes one."""
+    try:
+        takes_seed = "seed" in inspect.signature(policy.reset).parameters
+    except (TypeError, ValueError):
+        takes_seed = False
+    if takes_seed:
+        return lambda seed: policy.reset(seed=seed)
+    return lambda seed: policy.reset()
+
+
+def run_episodes(
+    env: ProceduralMemoryWrapper,
+    policy: Any,
+    episodes: Sequence[int],
+    seed: int = 0,
+    on_episode: Callable[[EpisodeRecord], None] | None = None,
+    max_steps: int = 10_000,
+) -> list[EpisodeRecord]:
+    """Play the given episode indices and return their records (also kept in ``env.episodes``).
+
+    ``max_steps`` guards against an env that never ends; hitting it raises ``RuntimeError``.
+    A ``KeyboardInterrupt`` propagates after the finished episodes are on disk.
+    """
+    reset_policy = _reset_policy(policy)
+    records = []
+    for index in episodes:
+        episode_seed = seed + index
+        reset_policy(episode_seed)
+        obs, info = env.reset(seed=episode_seed)
+        for _ in range(max_steps):
+            action = policy.act(obs, info)
+            obs, _, terminated, truncated, info = env.step(action)
+            if terminated or truncated:
+                break
+        else:
+            raise RuntimeError(f"episode {index} did not end within {max_steps} steps")
+        records.append(env.episodes[-1])
+        if on_episode is not None:
+            on_episode(env.episodes[-1])
+    return records
+
+
+class Stopwatch:
+    """Measure wall time across a resumed run: seconds already spent plus this process's time."""
+
+    def __init__(self, already: float = 0.0) -> None:
+        self.already = already
+        self.start = time.perf_counter()
+
+    @property
+    def seconds(self) -> float:
+        """Return the total seconds so far."""
+        return self.already + time.perf_counter() - self.start

@@ -1,0 +1,204 @@
+"""The transition log: one JSON object a line, written by the wrapper, read by learners and the CLI.
+
+Two kinds of line (DESIGN.md section 4): a transition ``{"episode", "t", "observation",
+"action", "action_source", "reward", "terminated", "truncated", "skill", "skill_event",
+"info"}`` and, after the last transition of an episode, an episode line ``{"episode", "return",
+"length", "success", "skills_used"}``. An episode's lines are written together and flushed, so a
+process that is killed leaves whole episodes and at most one torn last line, which
+:func:`read_log` drops (and :func:`repair_log` cuts off before a resumed run appends).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+__all__ = ["Transition", "EpisodeRecord", "TransitionLog", "LogFormatError", "read_log", "repair_log", "loggable_info"]
+
+#: Longest string kept from an info value; longer ones are cut (logs must stay readable).
+MAX_INFO_TEXT = 2000
+#: Longest list kept from an info value (e.g. ALFWorld's admissible commands).
+MAX_INFO_LIST = 256
+
+
+class LogFormatError(ValueError):
+    """A transition log line that is not what the format says; the message names the file and line."""
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One step: the observation acted on, the action, and what the env answered."""
+
+    episode: int
+    t: int
+    observation: str
+    action: str
+    action_source: str = "policy"
+    reward: float = 0.0
+    terminated: bool = False
+    truncated: bool = False
+    skill: str | None = None
+    skill_event: str | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON-ready dict of this transition."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Transition":
+        """Return the transition a log line describes."""
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+
+@dataclass(frozen=True)
+class EpisodeRecord:
+    """One finished episode: return, length, success and the skills it used."""
+
+    episode: int
+    return_: float
+    length: int
+    success: bool
+    skills_used: tuple[str, ...] = ()
+    skill_steps: int = 0
+    seed: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON-ready dict (the key is ``return``, a Python keyword)."""
+        return {
+            "episode": self.episode,
+            "return": self.return_,
+            "length": self.length,
+            "success": self.success,
+            "skills_used": list(self.skills_used),
+            "skill_steps": self.skill_steps,
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "EpisodeRecord":
+        """Return the record an episode line describes."""
+        return cls(
+            episode=int(data["episode"]),
+            return_=float(data["return"]),
+            length=int(data["length"]),
+            success=bool(data["success"]),
+            skills_used=tuple(data.get("skills_used", ())),
+            skill_steps=int(data.get("skill_steps", 0)),
+            seed=data.get("seed"),
+        )
+
+
+def _plain(value: Any) -> Any:
+    """Return ``value`` as a JSON-ready scalar, or raise TypeError when it is not one."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, str):
+        return value if len(value) <= MAX_INFO_TEXT else value[:MAX_INFO_TEXT] + "..."
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError
+
+
+def loggable_info(info: dict[str, Any], exclude: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """Return the part of ``info`` worth logging: scalars, short strings and short lists of them.
+
+    Nested structures (a game's whole history, the procmem block) are left out: they either
+    repeat what earlier lines hold or are logged in their own fields.
+    """
+    out: dict[str, Any] = {}
+    for key, value in info.items():
+        if key in exclude or key.startswith("_"):
+            continue
+        try:
+            if isinstance(value, (list, tuple)) and len(value) <= MAX_INFO_LIST:
+                out[key] = [_plain(v) for v in value]
+            else:
+                out[key] = _plain(value)
+        except TypeError:
+            continue
+    return out
+
+
+class TransitionLog:
+    """Append-only JSONL writer; ``write_episode`` writes an episode's lines in one flushed write."""
+
+    def __init__(self, path: str | os.PathLike, append: bool = False) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if append:
+            repair_log(self.path)
+        self._file = open(self.path, "a" if append else "w", encoding="utf-8")
+
+    def write_episode(self, transitions: list[Transition], record: EpisodeRecord) -> None:
+        """Write all transitions of one episode and its episode line, then flush and fsync."""
+        lines = [json.dumps(tr.to_dict(), ensure_ascii=False) for tr in transitions]
+        lines.append(json.dumps(record.to_dict(), ensure_ascii=False))
+        self._file.write("\n".join(lines) + "\n")
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        """Close the file (idempotent)."""
+        if not self._file.closed:
+            self._file.close()
+
+    def __enter__(self) -> "TransitionLog":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def read_log(path: str | os.PathLike) -> Iterator[Transition | EpisodeRecord]:
+    """Yield the transitions and episode records of a log, in order.
+
+    A torn last line (a run killed while writing) is skipped; any other malformed line raises
+    :class:`LogFormatError` naming the file and the line number.
+    """
+    path = Path(path)
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().split("\n")
+    last = len(lines) - 1
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+            if "return" in data:
+                yield EpisodeRecord.from_dict(data)
+            else:
+                yield Transition.from_dict(data)
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+            if number - 1 == last:  # no newline after it: the write was cut off
+                return
+            raise LogFormatError(f"{path}:{number}: not a transition-log line ({err})") from err
+
+
+def repair_log(path: str | os.PathLike) -> int:
+    """Cut a log back to its last complete episode so a resumed run can append; return episodes kept."""
+    path = Path(path)
+    if not path.exists():
+        return 0
+    keep, episodes = 0, 0
+    with open(path, "rb") as f:
+        offset = 0
+        for raw in f:
+            offset += len(raw)
+            if not raw.endswith(b"\n"):
+                break
+            try:
+                data = json.loads(raw)
+            except json.JSONDecodeError as err:
+                raise LogFormatError(f"{path}: corrupt line at byte {offset - len(raw)} ({err})") from err
+            if "return" in data:
+                keep, episodes = offset, episodes + 1
+    if keep != path.stat().st_size:
+        with open(path, "r+b") as f:
+            f.truncate(keep)
+    return episodes
