@@ -135,7 +135,7 @@ class MastermindVectorEnv(VectorEnv):
         """Score N guesses; games that ended on the previous step are reset and ignore their action."""
         rules = self.rules
         n, length = self.num_envs, rules.code_length
-        resetting = self._autoreset
+        resetting = self._autoreset.copy()  # _start clears the flags in place
         active = ~resetting
         guesses, why = self._parse(actions, active)
         keys = np.clip(guesses, 0, self.base - 1).astype(np.int64) @ self._weights
