@@ -1,7 +1,15 @@
-"""ProceduralMemoryWrapper: watches every step of any Gymnasium env and logs it.
+"""ProceduralMemoryWrapper: activates skills from memory on each observation and logs every step.
 
-This is the loop every mode shares (DESIGN.md section 4). In ``mode="off"`` it only logs, so
-the no-memory baseline runs exactly the same code as a run with memory.
+The loop every mode shares (DESIGN.md section 4):
+
+- ``mode="guide"``: the active skill's guidance reaches the policy through ``info["procmem"]``
+  (and, with ``augment_observation=True``, is prefixed to a text observation).
+- ``mode="inject"``: when the active skill has a concrete next action, the wrapper sends it to
+  the env instead of the policy's action; the log marks ``action_source: "skill"``.
+- ``mode="off"``: logging only, so the no-memory baseline runs exactly the same code.
+
+The wrapper never changes rewards or termination. Non-text observations are turned into text
+for conditions and retrieval by ``describe(observation, info)``.
 """
 
 from __future__ import annotations
@@ -10,17 +18,21 @@ import os
 from typing import Any, Callable, SupportsFloat
 
 import gymnasium as gym
+import numpy as np
 
+from procmem_gym.memory import ProceduralMemory
+from procmem_gym.tracking import SkillTracker
 from procmem_gym.transitions import EpisodeRecord, Transition, TransitionLog, loggable_info
 
 MODES = ("guide", "inject", "off")
+_EMPTY = {"active_skill": None, "guidance": None, "next_action": None, "candidates": []}
 
 
 def describe_default(observation: Any, info: dict[str, Any]) -> str:
     """Return the text that conditions and retrieval read for an observation.
 
     Text observations are used as they are; ``info["text_observation"]`` wins when present;
-    anything else is rendered compactly (numbers rounded, arrays flattened).
+    anything else is rendered compactly (numbers to 3 significant digits, arrays flattened).
     """
     if isinstance(observation, str):
         return observation
@@ -28,39 +40,73 @@ def describe_default(observation: Any, info: dict[str, Any]) -> str:
     if isinstance(text, str):
         return text
     try:
-        import numpy as np
-
         arr = np.asarray(observation, dtype=float).ravel()
-        return " ".join(f"{x:.3g}" for x in arr)
     except (TypeError, ValueError):
         return str(observation)
+    return " ".join(f"{x:.3g}" for x in arr)
+
+
+def augment(observation: Any, procmem: dict[str, Any]) -> Any:
+    """Return a text observation with the active skill's guidance in front of it."""
+    if not isinstance(observation, str) or not procmem.get("guidance"):
+        return observation
+    return f"[Skill: {procmem.get('skill_name', procmem['active_skill'])}] {procmem['guidance']}\n\n{observation}"
+
+
+class EpisodeLogger:
+    """Buffers one episode's transitions and writes them with the episode line when it ends."""
+
+    def __init__(self, log: TransitionLog | None, exclude: frozenset[str]) -> None:
+        self.log = log
+        self.exclude = exclude
+        self.buffer: list[Transition] = []
+
+    def add(self, **fields: Any) -> None:
+        """Buffer one transition (only when logging)."""
+        if self.log is not None:
+            info = fields.pop("info")
+            self.buffer.append(Transition(info=loggable_info(info, self.exclude), **fields))
+
+    def finish(self, record: EpisodeRecord) -> None:
+        """Write the buffered transitions and the episode line."""
+        if self.log is not None:
+            self.log.write_episode(self.buffer, record)
+        self.buffer = []
 
 
 class ProceduralMemoryWrapper(gym.Wrapper):
-    """Log every transition of ``env`` and expose ``info["procmem"]``.
+    """Give an env's policy procedural memory, and log every transition.
 
     >>> import gymnasium, procmem_gym, tempfile, os
-    >>> env = gymnasium.make("procmem_gym/Mastermind-v0")
-    >>> path = os.path.join(tempfile.mkdtemp(), "transitions.jsonl")
-    >>> env = ProceduralMemoryWrapper(env, mode="off", log_path=path)
+    >>> from procmem_gym import ProceduralMemory, Skill
+    >>> memory = ProceduralMemory(embedder="hashing")
+    >>> _ = memory.add(Skill.create("open", "no guess yet", "Open with [1 2 3 4].", max_steps=1,
+    ...                             patterns=["^You are playing Mastermind"], steps=["[1 2 3 4]"]))
+    >>> env = ProceduralMemoryWrapper(gymnasium.make("procmem_gym/Mastermind-v0"), memory, mode="inject")
     >>> obs, info = env.reset(seed=0)
-    >>> info["procmem"]["active_skill"] is None
+    >>> info["procmem"]["next_action"]
+    '[1 2 3 4]'
+    >>> obs, *_ = env.step("anything: the skill's action is sent instead")
+    >>> obs.startswith("Submitted [1 2 3 4]")
     True
-    >>> env.close()
     """
 
     def __init__(
         self,
         env: gym.Env,
-        memory: Any = None,
-        mode: str = "off",
+        memory: ProceduralMemory | None = None,
+        mode: str | None = None,
         log_path: str | os.PathLike | None = None,
         describe: Callable[[Any, dict[str, Any]], str] = describe_default,
+        augment_observation: bool = False,
         append: bool = False,
         episode_offset: int = 0,
+        update_memory: bool = True,
         log_info_exclude: tuple[str, ...] = ("history", "procmem"),
     ) -> None:
         super().__init__(env)
+        if mode is None:
+            mode = "off" if memory is None else "guide"
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         if mode != "off" and memory is None:
@@ -68,78 +114,99 @@ class ProceduralMemoryWrapper(gym.Wrapper):
         self.memory = memory
         self.mode = mode
         self.describe = describe
+        self.augment_observation = augment_observation
+        self.update_memory = update_memory
         self.log = TransitionLog(log_path, append=append) if log_path is not None else None
-        self.log_info_exclude = frozenset(log_info_exclude)
+        self._logger = EpisodeLogger(self.log, frozenset(log_info_exclude))
+        self.tracker = SkillTracker(memory) if memory is not None and mode != "off" else None
         #: Records of the episodes finished through this wrapper, in order.
         self.episodes: list[EpisodeRecord] = []
         self._episode = episode_offset - 1
         self._seed: int | None = None
-        self._obs: Any = None
-        self._buffer: list[Transition] = []
+        self._text = ""
+        self._procmem: dict[str, Any] = dict(_EMPTY)
         self._return = 0.0
         self._steps = 0
         self._in_episode = False
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
-        """Reset the env and start a new episode in the log."""
+        """Reset the env, start a new episode in the log, and activate a skill for the first observation."""
         obs, info = self.env.reset(seed=seed, options=options)
         self._episode += 1
         self._seed = seed
-        self._obs = obs
-        self._buffer = []
-        self._return = 0.0
-        self._steps = 0
-        self._in_episode = True
+        self._return, self._steps, self._in_episode = 0.0, 0, True
+        self._logger.buffer = []
         info = dict(info)
-        info["procmem"] = self._procmem_info()
-        return obs, info
+        self._text = self.describe(obs, info)
+        if self.tracker is not None:
+            self.tracker.start()
+            self.tracker.select(self._text)
+            self._procmem = self.tracker.info()
+        info["procmem"] = self._procmem
+        return self._present(obs), info
 
     def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
-        """Step the env, log the transition, and close the episode when it ends."""
+        """Step the env (with the skill's action in inject mode), track the skill, log the transition."""
         if not self._in_episode:
-            raise RuntimeError("step() before reset(): call reset() to start an episode")
-        source = "policy"
-        obs, reward, terminated, truncated, info = self.env.step(action)
+            raise RuntimeError("step() before reset() or after the episode ended: call reset()")
+        source, sent = "policy", action
+        if self.mode == "inject" and self._procmem.get("next_action") is not None:
+            source, sent = "skill", self._procmem["next_action"]
+        obs, reward, terminated, truncated, info = self.env.step(sent)
         info = dict(info)
+        done = bool(terminated or truncated)
         self._return += float(reward)
-        if self.log is not None:
-            self._buffer.append(
-                Transition(
-                    episode=self._episode,
-                    t=self._steps,
-                    observation=self.describe(self._obs, info),
-                    action=action if isinstance(action, str) else repr(action),
-                    action_source=source,
-                    reward=float(reward),
-                    terminated=bool(terminated),
-                    truncated=bool(truncated),
-                    info=loggable_info(info, self.log_info_exclude),
-                )
-            )
+        skill_id = event = None
+        text = self.describe(obs, info)
+        if self.tracker is not None:
+            skill_id, event = self.tracker.advance()
+            if self.tracker.check_termination(text, done):
+                event = "terminate"
+            if not done:
+                self.tracker.select(text)
+            self._procmem = self.tracker.info()
+        extra = {"policy_action": action} if source == "skill" and isinstance(action, str) else {}
+        self._logger.add(
+            episode=self._episode,
+            t=self._steps,
+            observation=self._text,
+            action=sent if isinstance(sent, str) else repr(sent),
+            action_source=source,
+            reward=float(reward),
+            terminated=bool(terminated),
+            truncated=bool(truncated),
+            skill=skill_id,
+            skill_event=event,
+            info={**info, **extra},
+        )
         self._steps += 1
-        self._obs = obs
-        info["procmem"] = self._procmem_info()
-        if terminated or truncated:
+        self._text = text
+        info["procmem"] = self._procmem
+        if done:
             self._finish(info)
-        return obs, reward, terminated, truncated, info
+        return self._present(obs), reward, terminated, truncated, info
+
+    def _present(self, obs: Any) -> Any:
+        return augment(obs, self._procmem) if self.augment_observation else obs
 
     def _finish(self, info: dict[str, Any]) -> None:
         success = bool(info.get("success", info.get("won", False)))
+        usage = self.tracker.usage() if self.tracker is not None else {}
         record = EpisodeRecord(
             episode=self._episode,
             return_=self._return,
             length=self._steps,
             success=success,
+            skills_used=tuple(usage),
+            skill_steps=self.tracker.skill_steps if self.tracker is not None else 0,
             seed=self._seed,
         )
+        if self.memory is not None and self.update_memory and self.mode != "off":
+            self.memory.record_episode(usage, success, self._return)
         self.episodes.append(record)
-        if self.log is not None:
-            self.log.write_episode(self._buffer, record)
-        self._buffer = []
+        self._logger.finish(record)
         self._in_episode = False
-
-    def _procmem_info(self) -> dict[str, Any]:
-        return {"active_skill": None, "guidance": None, "next_action": None, "candidates": []}
+        self._procmem = dict(_EMPTY)
 
     def close(self) -> None:
         """Close the log (finished episodes are already on disk) and the env."""

@@ -1,0 +1,428 @@
+"""ProceduralMemory: the store of skills, their activation index, retrieval, maintenance and file format.
+
+The file is one JSON document (DESIGN.md section 3), written atomically::
+
+    {"format": "procmem-gym/memory", "version": 1,
+     "meta": {"created": ..., "env_id": ..., "agent": ..., "embedder": ..., "clock": ..., "iteration": ...},
+     "skills": [...skill dicts...],
+     "events": [{"t", "iteration", "kind": "add|update|reject|prune|merge", "skill", "detail"}, ...]}
+
+A file that does not parse, has another format or version, or holds an invalid skill raises
+:class:`MemoryFormatError` naming the file and the problem, and is never written by a load.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from procmem_gym.atomic import write_text_atomic
+from procmem_gym.embedding import Embedder, make_embedder
+from procmem_gym.patterns import PatternIndex
+from procmem_gym.retrieval import Retriever, VectorIndex, make_retriever, top_k
+from procmem_gym.scoring import ScoreConfig, prunable, score
+from procmem_gym.skill import Skill, SkillError, SkillStats
+
+__all__ = ["ProceduralMemory", "MemoryFormatError", "MaintenanceReport", "FORMAT", "VERSION", "count_tokens"]
+
+FORMAT = "procmem-gym/memory"
+VERSION = 1
+EVENT_KINDS = ("add", "update", "reject", "prune", "merge")
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+
+
+class MemoryFormatError(ValueError):
+    """A memory file that cannot be loaded; the message names the file and the problem."""
+
+
+def count_tokens(text: str) -> int:
+    """Return the number of word and punctuation tokens in ``text`` (a tokenizer-free token count)."""
+    return len(_TOKEN.findall(text))
+
+
+@dataclass(frozen=True)
+class MaintenanceReport:
+    """What one ``maintain()`` call did."""
+
+    pruned: tuple[str, ...] = ()
+    merged: tuple[tuple[str, str], ...] = ()  # (removed, kept)
+    over_capacity: tuple[str, ...] = ()
+    skills: int = 0
+
+
+@dataclass
+class _Indexes:
+    """Derived, rebuilt lazily after a change: pattern index and embedding matrices."""
+
+    version: int = -1
+    patterns: PatternIndex = field(default_factory=PatternIndex)
+    text_only: list[str] = field(default_factory=list)  # skills decided by embedding (no patterns)
+
+
+class ProceduralMemory:
+    """A store of skills with activation matching, retrieval, scoring and an evolution record.
+
+    >>> memory = ProceduralMemory(embedder="hashing")
+    >>> skill = memory.add(Skill.create("open", "no guess yet", "Guess [1 2 3 4].",
+    ...                                 patterns=["^You are playing Mastermind"], steps=["[1 2 3 4]"], max_steps=1))
+    >>> [s.name for s, _ in memory.retrieve("how to open a game", k=1)]
+    ['open']
+    >>> memory.activation_candidates("You are playing Mastermind.")[0][0] == skill.id
+    True
+    """
+
+    def __init__(
+        self,
+        retriever: str = "embedding",
+        embedder: Embedder | str | None = None,
+        capacity: int | None = None,
+        *,
+        activation_threshold: float = 0.5,
+        merge_threshold: float = 0.95,
+        score_config: ScoreConfig = ScoreConfig(),
+        seed: int | None = 0,
+        meta: dict[str, Any] | None = None,
+    ) -> None:
+        if capacity is not None and capacity < 1:
+            raise ValueError(f"capacity must be at least 1 or None, got {capacity}")
+        self.embedder = make_embedder(embedder) if embedder is None or isinstance(embedder, str) else embedder
+        self.retriever_name = retriever
+        self.retriever: Retriever = make_retriever(retriever, self.embedder, seed)
+        self.capacity = capacity
+        self.activation_threshold = activation_threshold
+        self.merge_threshold = merge_threshold
+        self.score_config = score_config
+        self.meta: dict[str, Any] = {"created": _now(), "env_id": None, "agent": None}
+        self.meta.update(meta or {})
+        self.events: list[dict[str, Any]] = []
+        self.iteration = 0
+        self.clock = 0  # episodes recorded; drives recency
+        self._skills: dict[str, Skill] = {}
+        self._version = 0
+        self._indexes = _Indexes()
+        self._retriever_version = -1
+        self._activation_vectors = VectorIndex(self.embedder)
+        self._text_vectors = VectorIndex(self.embedder)
+        self._dirty: set[str] = set()  # added or changed since the last maintain()
+
+    # ------------------------------------------------------------------ collection
+    def __len__(self) -> int:
+        return len(self._skills)
+
+    def __contains__(self, skill_id: object) -> bool:
+        return skill_id in self._skills
+
+    def __iter__(self) -> Iterator[Skill]:
+        return iter(list(self._skills.values()))
+
+    @property
+    def skills(self) -> list[Skill]:
+        """Return the skills in insertion order."""
+        return list(self._skills.values())
+
+    def get(self, skill_id: str) -> Skill:
+        """Return the skill with this id; ``KeyError`` names the id when there is none."""
+        try:
+            return self._skills[skill_id]
+        except KeyError:
+            raise KeyError(f"no skill {skill_id!r} in memory") from None
+
+    def find(self, skill_id: str) -> Skill | None:
+        """Return the skill with this id, or None."""
+        return self._skills.get(skill_id)
+
+    def add(self, skill: Skill, detail: Any = None) -> Skill:
+        """Add a skill (its recency clock starts now) and record an ``add`` event."""
+        if skill.id in self._skills:
+            raise ValueError(f"skill {skill.id} is already in memory; use update() to change it")
+        if skill.stats.last_used < 0:
+            skill = skill.with_(stats=_replace_stats(skill.stats, last_used=self.clock))
+        self._skills[skill.id] = skill
+        self._changed(skill.id)
+        self.record("add", skill.id, detail if detail is not None else {"name": skill.name, "method": skill.lineage.method})
+        return skill
+
+    def update(self, skill_id: str, new: Skill | None = None, detail: Any = None, **changes: Any) -> Skill:
+        """Replace a skill by a new version under the same id (version + 1, stats kept) and record it."""
+        old = self.get(skill_id)
+        base = new if new is not None else old.with_(**changes)
+        lineage = base.lineage.__class__(
+            parent=old.lineage.parent if base.lineage.parent in (None, skill_id) else base.lineage.parent,
+            version=old.lineage.version + 1,
+            method=base.lineage.method,
+            env=base.lineage.env or old.lineage.env,
+            agent=base.lineage.agent or old.lineage.agent,
+        )
+        updated = base.with_(id=skill_id, lineage=lineage, stats=old.stats if new is not None else base.stats)
+        self._skills[skill_id] = updated
+        self._changed(skill_id)
+        self.record("update", skill_id, detail if detail is not None else {"version": lineage.version})
+        return updated
+
+    def remove(self, skill_id: str, kind: str = "prune", detail: Any = None) -> Skill:
+        """Remove a skill and record why (``prune`` by default, or ``merge``)."""
+        skill = self.get(skill_id)
+        del self._skills[skill_id]
+        self._dirty.discard(skill_id)
+        self._version += 1
+        self.record(kind, skill_id, detail if detail is not None else {"name": skill.name})
+        return skill
+
+    def record(self, kind: str, skill_id: str | None, detail: Any = None) -> None:
+        """Append an event to the evolution record (learners record ``reject`` this way)."""
+        if kind not in EVENT_KINDS:
+            raise ValueError(f"event kind must be one of {EVENT_KINDS}, got {kind!r}")
+        self.events.append({"t": _now(), "iteration": self.iteration, "kind": kind, "skill": skill_id, "detail": detail})
+
+    def _changed(self, skill_id: str) -> None:
+        self._dirty.add(skill_id)
+        self._version += 1
+
+    # ------------------------------------------------------------------ activation
+    def _ensure_indexes(self) -> _Indexes:
+        if self._indexes.version != self._version:
+            idx = _Indexes(version=self._version)
+            text_only = []
+            for s in self._skills.values():
+                if s.activation.patterns:
+                    idx.patterns.add(s.id, s.activation.patterns)
+                else:
+                    text_only.append(s.id)
+            idx.text_only = text_only
+            self._activation_vectors.fit([(i, self._skills[i].activation.text) for i in text_only])
+            self._indexes = idx
+        return self._indexes
+
+    def activation_candidates(self, text: str, k: int = 5) -> list[tuple[str, float]]:
+        """Return skills whose activation holds for ``text``, best first, as ``(id, score)``.
+
+        Patterns decide first: skills with a matching pattern come first (score 1 + skill score,
+        so ties go to the better skill). Skills without patterns are matched by the cosine of
+        their activation text with ``text``, kept at or above ``activation_threshold``.
+        """
+        idx = self._ensure_indexes()
+        skills = self._skills
+        matched = idx.patterns.match(text) if len(idx.patterns) else set()
+        out = sorted(((i, 1.0 + skills[i].score) for i in matched), key=lambda p: (-p[1], p[0]))[:k]
+        if len(out) < k and idx.text_only:
+            sims = self._activation_vectors.scores(self.embedder.embed([text])[0])
+            good = np.flatnonzero(sims >= self.activation_threshold)
+            if len(good):
+                # rank by similarity, then by skill score
+                bonus = np.array([skills[self._activation_vectors.ids[i]].score for i in good]) * 1e-6
+                order = good[top_k(sims[good] + bonus, k - len(out))]
+                out += [(self._activation_vectors.ids[int(i)], float(sims[i])) for i in order]
+        return out
+
+    def needs_embedding(self) -> bool:
+        """Return whether activation checks embed the observation (some skill has no patterns)."""
+        return bool(self._ensure_indexes().text_only)
+
+    # ------------------------------------------------------------------ retrieval
+    def retrieve(self, query: str, k: int = 5) -> list[tuple[Skill, float]]:
+        """Return the ``k`` skills the retriever finds most relevant to ``query``, with scores."""
+        if self._retriever_version != self._version:
+            self.retriever.fit([(s.id, s.text) for s in self._skills.values()])
+            self._retriever_version = self._version
+        return [(self._skills[i], s) for i, s in self.retriever.search(query, k)]
+
+    # ------------------------------------------------------------------ stats and maintenance
+    def record_episode(self, uses: dict[str, tuple[int, int, int]], success: bool, episode_return: float) -> None:
+        """Update the stats of the skills an episode used: ``uses[id] = (activations, completions, steps)``."""
+        for skill_id, (activations, completions, _steps) in uses.items():
+            skill = self._skills.get(skill_id)
+            if skill is None:  # removed while the episode ran
+                continue
+            st = skill.stats
+            stats = SkillStats(
+                activations=st.activations + activations,
+                completions=st.completions + completions,
+                episodes=st.episodes + 1,
+                successes=st.successes + int(bool(success)),
+                return_sum=st.return_sum + float(episode_return),
+                last_used=self.clock,
+            )
+            self._skills[skill_id] = skill.with_(stats=stats, score=score(stats, self.clock, self.score_config))
+        self.clock += 1
+
+    def rescore(self) -> None:
+        """Recompute every skill's score at the current clock."""
+        for sid, s in list(self._skills.items()):
+            self._skills[sid] = s.with_(score=score(s.stats, self.clock, self.score_config))
+
+    def maintain(self) -> MaintenanceReport:
+        """Score, prune low scorers, merge near-duplicates, enforce capacity; every removal is an event."""
+        self.rescore()
+        pruned = []
+        for s in self.skills:
+            if prunable(s.stats, s.score, self.score_config):
+                self.remove(s.id, "prune", {"reason": "low score", "score": round(s.score, 4), "episodes": s.stats.episodes})
+                pruned.append(s.id)
+        merged = self._merge_duplicates()
+        over = []
+        if self.capacity is not None and len(self._skills) > self.capacity:
+            ranked = sorted(self._skills.values(), key=lambda s: (s.score, s.stats.episodes, s.id))
+            for s in ranked[: len(self._skills) - self.capacity]:
+                self.remove(s.id, "prune", {"reason": "capacity", "capacity": self.capacity, "score": round(s.score, 4)})
+                over.append(s.id)
+        self._dirty.clear()
+        return MaintenanceReport(tuple(pruned), tuple(merged), tuple(over), len(self._skills))
+
+    def _merge_duplicates(self) -> list[tuple[str, str]]:
+        """Merge each new or changed skill into a near-identical one (cosine >= merge_threshold)."""
+        dirty = [i for i in self._skills if i in self._dirty]
+        if not dirty or len(self._skills) < 2:
+            return []
+        self._text_vectors.fit([(s.id, s.text) for s in self._skills.values()])
+        ids = self._text_vectors.ids
+        position = {sid: n for n, sid in enumerate(ids)}
+        alive = np.ones(len(ids), dtype=bool)
+        merged = []
+        for sid in dirty:
+            me = position[sid]
+            if not alive[me]:
+                continue
+            sims = self._text_vectors.matrix @ self._text_vectors.matrix[me]
+            sims[me] = -1.0
+            sims[~alive] = -1.0
+            other = int(np.argmax(sims))
+            if sims[other] < self.merge_threshold:
+                continue
+            a, b = self._skills[sid], self._skills[ids[other]]
+            keep, drop = (a, b) if (a.score, a.stats.episodes, b.id) > (b.score, b.stats.episodes, a.id) else (b, a)
+            self._skills[keep.id] = keep.with_(stats=_sum_stats(keep.stats, drop.stats))
+            self.remove(drop.id, "merge", {"into": keep.id, "similarity": round(float(sims[other]), 4)})
+            alive[position[drop.id]] = False
+            merged.append((drop.id, keep.id))
+        return merged
+
+    def stats(self) -> dict[str, Any]:
+        """Return counts for tables and summaries: skills, tokens of memory text, uses, events by kind."""
+        kinds = {k: 0 for k in EVENT_KINDS}
+        for e in self.events:
+            kinds[e["kind"]] = kinds.get(e["kind"], 0) + 1
+        return {
+            "skills": len(self._skills),
+            "tokens": self.tokens(),
+            "episodes_recorded": self.clock,
+            "activations": sum(s.stats.activations for s in self._skills.values()),
+            "events": kinds,
+        }
+
+    def tokens(self) -> int:
+        """Return the tokens of memory text (what a prompt carrying every skill would hold)."""
+        return sum(count_tokens(s.text) for s in self._skills.values())
+
+    # ------------------------------------------------------------------ files
+    def to_dict(self) -> dict[str, Any]:
+        """Return the file document."""
+        meta = dict(self.meta)
+        meta.update(embedder=self.embedder.name, retriever=self.retriever_name, clock=self.clock, iteration=self.iteration)
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "meta": meta,
+            "skills": [s.to_dict() for s in self._skills.values()],
+            "events": self.events,
+        }
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the memory atomically (temp file, fsync, rename): the old or the new file, never half."""
+        write_text_atomic(path, json.dumps(self.to_dict(), ensure_ascii=False, indent=1) + "\n")
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, **kwargs: Any) -> "ProceduralMemory":
+        """Read a memory file; raise :class:`MemoryFormatError` naming the file and the problem."""
+        path = Path(path)
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            raise MemoryFormatError(f"{path}: no such memory file") from None
+        except OSError as err:
+            raise MemoryFormatError(f"{path}: cannot read ({err.strerror})") from None
+        try:
+            doc = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise MemoryFormatError(f"{path}: not a JSON memory file ({err}); the file was left as it is") from None
+        return cls.from_dict(doc, source=str(path), **kwargs)
+
+    @classmethod
+    def from_dict(cls, doc: Any, source: str = "<memory>", **kwargs: Any) -> "ProceduralMemory":
+        """Return the memory a file document describes (validated like :meth:`load`)."""
+        if not isinstance(doc, dict):
+            raise MemoryFormatError(f"{source}: a memory file is a JSON object, got {type(doc).__name__}")
+        if doc.get("format") != FORMAT:
+            raise MemoryFormatError(f"{source}: format is {doc.get('format')!r}, expected {FORMAT!r}")
+        if doc.get("version") != VERSION:
+            raise MemoryFormatError(f"{source}: version {doc.get('version')!r} is not supported (this procmem-gym reads {VERSION})")
+        meta, skills, events = doc.get("meta", {}), doc.get("skills"), doc.get("events", [])
+        if not isinstance(meta, dict) or not isinstance(skills, list) or not isinstance(events, list):
+            raise MemoryFormatError(f"{source}: 'meta' must be an object and 'skills', 'events' lists")
+        if "embedder" not in kwargs and isinstance(meta.get("embedder"), str):
+            kwargs["embedder"] = _embedder_or_auto(meta["embedder"])
+        memory = cls(**kwargs)
+        memory.meta.update({k: v for k, v in meta.items() if k not in ("clock", "iteration", "embedder", "retriever")})
+        memory.clock = _nonneg_int(meta.get("clock", 0), source, "meta.clock")
+        memory.iteration = _nonneg_int(meta.get("iteration", 0), source, "meta.iteration")
+        for n, data in enumerate(skills):
+            try:
+                skill = Skill.from_dict(data)
+            except SkillError as err:
+                name = data.get("name") if isinstance(data, dict) else None
+                raise MemoryFormatError(f"{source}: skill {n}{f' ({name!r})' if name else ''}: {err}") from None
+            if skill.id in memory._skills:
+                raise MemoryFormatError(f"{source}: skill {n}: duplicate id {skill.id}")
+            memory._skills[skill.id] = skill
+        for n, e in enumerate(events):
+            if not isinstance(e, dict) or e.get("kind") not in EVENT_KINDS:
+                raise MemoryFormatError(f"{source}: event {n} is not an event object with a known kind")
+        memory.events = list(events)
+        memory._version += 1
+        return memory
+
+
+def _embedder_or_auto(name: str) -> Embedder | None:
+    try:
+        embedder = make_embedder(name)
+    except ValueError:
+        return None
+    if name in ("minilm", "all-MiniLM-L6-v2"):
+        from procmem_gym.embedding import minilm_available
+
+        if not minilm_available():  # the file was built with MiniLM; fall back, vectors are recomputed
+            return None
+    return embedder
+
+
+def _nonneg_int(value: Any, source: str, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise MemoryFormatError(f"{source}: {name} must be a non-negative integer, got {value!r}")
+    return value
+
+
+def _replace_stats(stats: SkillStats, **changes: Any) -> SkillStats:
+    from dataclasses import replace
+
+    return replace(stats, **changes)
+
+
+def _sum_stats(a: SkillStats, b: SkillStats) -> SkillStats:
+    return SkillStats(
+        activations=a.activations + b.activations,
+        completions=a.completions + b.completions,
+        episodes=a.episodes + b.episodes,
+        successes=a.successes + b.successes,
+        return_sum=a.return_sum + b.return_sum,
+        last_used=max(a.last_used, b.last_used),
+    )
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

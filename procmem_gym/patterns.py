@@ -1,0 +1,92 @@
+"""Regex patterns from untrusted skills, on RE2's linear-time engine.
+
+Memory files are shared and written by models, so a pattern such as ``(a+)+$`` must not be
+able to stall the agent: Python's ``re`` backtracks exponentially on it, RE2 never does.
+Patterns RE2 cannot compile (backreferences, lookaround) are rejected with a clear error.
+:class:`PatternIndex` matches the patterns of every skill against an observation in one pass
+(an ``RE2::Set``), so activation checks cost the same with 10 or 100,000 skills.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import re2
+
+__all__ = ["PatternError", "compile_pattern", "PatternIndex"]
+
+_OPTIONS = re2.Options()
+_OPTIONS.log_errors = False  # errors are raised as PatternError, not printed by RE2
+_OPTIONS.max_mem = 8 << 20  # a pattern whose automaton needs more memory is rejected
+
+
+class PatternError(ValueError):
+    """A pattern that RE2 cannot compile; the message names the pattern and RE2's reason."""
+
+
+@lru_cache(maxsize=65536)
+def compile_pattern(pattern: str) -> Any:
+    """Return the compiled RE2 pattern, or raise :class:`PatternError`."""
+    try:
+        return re2.compile(pattern, options=_OPTIONS)
+    except re2.error as err:
+        reason = err.args[0].decode() if err.args and isinstance(err.args[0], bytes) else str(err)
+        raise PatternError(
+            f"pattern {pattern!r} is not supported ({reason}); patterns use RE2 syntax: "
+            "no backreferences or lookaround"
+        ) from None
+
+
+def search(pattern: str, text: str) -> dict[str, str] | None:
+    """Return the named groups of the first match of ``pattern`` in ``text`` ({} if none), or None."""
+    m = compile_pattern(pattern).search(text)
+    if m is None:
+        return None
+    return {k: v for k, v in m.groupdict().items() if v is not None}
+
+
+class PatternIndex:
+    """All patterns of a set of owners (skills), matched against a text in one RE2::Set pass.
+
+    >>> index = PatternIndex()
+    >>> index.add("open", ["^You are playing"])
+    >>> index.add("fix", ["black peg", "white peg"])
+    >>> sorted(index.match("You are playing Mastermind"))
+    ['open']
+    """
+
+    def __init__(self) -> None:
+        self._owners: list[str] = []  # pattern number -> owner
+        self._patterns: list[str] = []
+        self._set: Any = None
+
+    def add(self, owner: str, patterns: list[str] | tuple[str, ...]) -> None:
+        """Add an owner's patterns (each is validated)."""
+        for p in patterns:
+            compile_pattern(p)
+            self._owners.append(owner)
+            self._patterns.append(p)
+        self._set = None
+
+    def __len__(self) -> int:
+        return len(self._patterns)
+
+    def _compiled(self) -> Any:
+        if self._set is None:
+            s = re2.Set.SearchSet(_OPTIONS)
+            for p in self._patterns:
+                s.Add(p)
+            s.Compile()
+            self._set = s
+        return self._set
+
+    def match(self, text: str) -> set[str]:
+        """Return the owners with at least one pattern that matches ``text``."""
+        if not self._patterns:
+            return set()
+        hits = self._compiled().Match(text)
+        if not hits:
+            return set()
+        owners = self._owners
+        return {owners[i] for i in hits}

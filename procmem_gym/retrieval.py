@@ -1,0 +1,200 @@
+"""Retrievers over skill texts: ``random``, ``keyword`` (BM25) and ``embedding`` (cosine).
+
+A retriever is fitted on ``(id, text)`` pairs and answers ``search(query, k)`` with
+``[(id, score), ...]``, best first. Fitting is incremental where it matters: the embedding
+retriever embeds each text once (a skill whose text did not change keeps its vector), and a
+query costs one matrix product over all skills.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter, defaultdict
+from typing import Protocol, Sequence
+
+import numpy as np
+
+from procmem_gym.embedding import Embedder
+
+__all__ = ["Retriever", "RandomRetriever", "KeywordRetriever", "EmbeddingRetriever", "VectorIndex", "make_retriever", "RETRIEVERS"]
+
+_TOKEN = re.compile(r"\w+")
+
+
+def tokenize(text: str) -> list[str]:
+    """Return lower-case word tokens."""
+    return _TOKEN.findall(text.lower())
+
+
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Return the indices of the ``k`` largest scores, best first (ties: lower index first)."""
+    k = min(k, len(scores))
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    if k < len(scores):
+        part = np.argpartition(-scores, k - 1)[:k]
+    else:
+        part = np.arange(len(scores))
+    return part[np.lexsort((part, -scores[part]))]
+
+
+class Retriever(Protocol):
+    """Finds the skills most relevant to a query."""
+
+    name: str
+
+    def fit(self, items: Sequence[tuple[str, str]]) -> None:
+        """Index ``(id, text)`` pairs, replacing what was indexed before."""
+        ...
+
+    def search(self, query: str, k: int) -> list[tuple[str, float]]:
+        """Return up to ``k`` ``(id, score)`` pairs, best first."""
+        ...
+
+
+class RandomRetriever:
+    """MemP's ``random`` baseline: k skills drawn uniformly, seeded."""
+
+    name = "random"
+
+    def __init__(self, seed: int | None = 0) -> None:
+        self.rng = np.random.default_rng(seed)
+        self.ids: list[str] = []
+
+    def fit(self, items: Sequence[tuple[str, str]]) -> None:
+        """Remember the ids."""
+        self.ids = [i for i, _ in items]
+
+    def search(self, query: str, k: int) -> list[tuple[str, float]]:
+        """Return k random ids with score 0."""
+        if not self.ids or k <= 0:
+            return []
+        picks = self.rng.choice(len(self.ids), size=min(k, len(self.ids)), replace=False)
+        return [(self.ids[int(i)], 0.0) for i in picks]
+
+
+class KeywordRetriever:
+    """Okapi BM25 over word tokens (k1 = 1.5, b = 0.75), with an inverted index.
+
+    >>> r = KeywordRetriever()
+    >>> r.fit([("a", "heat the apple in the microwave"), ("b", "guess four digits")])
+    >>> r.search("microwave apple", 1)[0][0]
+    'a'
+    """
+
+    name = "keyword"
+
+    def __init__(self, k1: float = 1.5, b: float = 0.75) -> None:
+        self.k1, self.b = k1, b
+        self.ids: list[str] = []
+        self.postings: dict[str, list[tuple[int, int]]] = {}
+        self.lengths = np.zeros(0)
+        self.avg_length = 0.0
+
+    def fit(self, items: Sequence[tuple[str, str]]) -> None:
+        """Build the inverted index."""
+        self.ids = [i for i, _ in items]
+        postings: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        lengths = []
+        for doc, (_, text) in enumerate(items):
+            tokens = tokenize(text)
+            lengths.append(len(tokens))
+            for term, tf in Counter(tokens).items():
+                postings[term].append((doc, tf))
+        self.postings = dict(postings)
+        self.lengths = np.asarray(lengths, dtype=np.float64)
+        self.avg_length = float(self.lengths.mean()) if lengths else 0.0
+
+    def search(self, query: str, k: int) -> list[tuple[str, float]]:
+        """Return the best BM25 matches (only documents sharing a term with the query)."""
+        n = len(self.ids)
+        if not n or k <= 0:
+            return []
+        scores = np.zeros(n)
+        norm = self.k1 * (1 - self.b + self.b * self.lengths / max(self.avg_length, 1e-9))
+        for term in set(tokenize(query)):
+            posting = self.postings.get(term)
+            if not posting:
+                continue
+            docs = np.fromiter((d for d, _ in posting), dtype=np.int64, count=len(posting))
+            tf = np.fromiter((t for _, t in posting), dtype=np.float64, count=len(posting))
+            idf = math.log(1 + (n - len(posting) + 0.5) / (len(posting) + 0.5))
+            scores[docs] += idf * tf * (self.k1 + 1) / (tf + norm[docs])
+        hits = np.flatnonzero(scores > 0)
+        order = hits[top_k(scores[hits], k)]
+        return [(self.ids[int(i)], float(scores[i])) for i in order]
+
+
+class VectorIndex:
+    """Unit vectors of texts by id; a query is one matrix product. Texts are embedded once."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        self.embedder = embedder
+        self.ids: list[str] = []
+        self.matrix = np.zeros((0, embedder.dim), dtype=np.float32)
+        self._cache: dict[str, tuple[str, np.ndarray]] = {}
+
+    def fit(self, items: Sequence[tuple[str, str]]) -> None:
+        """Index ``(id, text)`` pairs, embedding only the texts not seen before (in one batch)."""
+        missing = [(i, t) for i, t in items if self._cache.get(i, ("\0", None))[0] != t]
+        if missing:
+            vectors = self.embedder.embed([t for _, t in missing])
+            for (i, t), v in zip(missing, vectors):
+                self._cache[i] = (t, v)
+        keep = {i for i, _ in items}
+        if len(self._cache) > 2 * len(keep) + 1024:
+            self._cache = {i: v for i, v in self._cache.items() if i in keep}
+        self.ids = [i for i, _ in items]
+        self.matrix = (
+            np.stack([self._cache[i][1] for i in self.ids]).astype(np.float32, copy=False)
+            if self.ids
+            else np.zeros((0, self.embedder.dim), dtype=np.float32)
+        )
+
+    def vector(self, text: str) -> np.ndarray:
+        """Return the unit vector of one text."""
+        return self.embedder.embed([text])[0]
+
+    def scores(self, query_vector: np.ndarray) -> np.ndarray:
+        """Return the cosine of every indexed text with a unit query vector."""
+        return self.matrix @ query_vector
+
+
+class EmbeddingRetriever:
+    """Cosine similarity of embeddings; MemP's ``query`` retrieval uses a 0.5 score threshold."""
+
+    name = "embedding"
+
+    def __init__(self, embedder: Embedder, threshold: float | None = None) -> None:
+        self.index = VectorIndex(embedder)
+        self.threshold = threshold
+
+    def fit(self, items: Sequence[tuple[str, str]]) -> None:
+        """Embed what is new and rebuild the matrix."""
+        self.index.fit(items)
+
+    def search(self, query: str, k: int) -> list[tuple[str, float]]:
+        """Return the k most similar texts (above ``threshold`` when set)."""
+        if not self.index.ids or k <= 0:
+            return []
+        scores = self.index.scores(self.index.vector(query))
+        order = top_k(scores, k)
+        out = [(self.index.ids[int(i)], float(scores[i])) for i in order]
+        if self.threshold is not None:
+            out = [(i, s) for i, s in out if s >= self.threshold]
+        return out
+
+
+RETRIEVERS = ("random", "keyword", "embedding")
+
+
+def make_retriever(name: str, embedder: Embedder, seed: int | None = 0) -> Retriever:
+    """Return the retriever ``name`` describes."""
+    if name == "random":
+        return RandomRetriever(seed)
+    if name in ("keyword", "bm25"):
+        return KeywordRetriever()
+    if name in ("embedding", "query"):
+        return EmbeddingRetriever(embedder)
+    raise ValueError(f"unknown retriever {name!r}; choose one of {', '.join(RETRIEVERS)}")
