@@ -104,6 +104,8 @@ class ProceduralMemory:
         self.events: list[dict[str, Any]] = []
         self.iteration = 0
         self.clock = 0  # episodes recorded; drives recency
+        #: One entry per maintain(): iteration, skills, mean score (the evolution plot reads it).
+        self.history: list[dict[str, Any]] = []
         self._skills: dict[str, Skill] = {}
         self._version = 0
         self._indexes = _Indexes()
@@ -273,6 +275,13 @@ class ProceduralMemory:
                 self.remove(s.id, "prune", {"reason": "capacity", "capacity": self.capacity, "score": round(s.score, 4)})
                 over.append(s.id)
         self._dirty.clear()
+        scores = [s.score for s in self._skills.values()]
+        self.history.append({
+            "iteration": self.iteration,
+            "skills": len(scores),
+            "mean_score": round(sum(scores) / len(scores), 6) if scores else 0.0,
+            "clock": self.clock,
+        })
         return MaintenanceReport(tuple(pruned), tuple(merged), tuple(over), len(self._skills))
 
     def _merge_duplicates(self) -> list[tuple[str, str]]:
@@ -324,7 +333,8 @@ class ProceduralMemory:
     def to_dict(self) -> dict[str, Any]:
         """Return the file document."""
         meta = dict(self.meta)
-        meta.update(embedder=self.embedder.name, retriever=self.retriever_name, clock=self.clock, iteration=self.iteration)
+        meta.update(embedder=self.embedder.name, retriever=self.retriever_name, clock=self.clock,
+                    iteration=self.iteration, history=self.history)
         return {
             "format": FORMAT,
             "version": VERSION,
@@ -368,7 +378,11 @@ class ProceduralMemory:
         if "embedder" not in kwargs and isinstance(meta.get("embedder"), str):
             kwargs["embedder"] = _embedder_or_auto(meta["embedder"])
         memory = cls(**kwargs)
-        memory.meta.update({k: v for k, v in meta.items() if k not in ("clock", "iteration", "embedder", "retriever")})
+        memory.meta.update({k: v for k, v in meta.items() if k not in ("clock", "iteration", "embedder", "retriever", "history")})
+        history = meta.get("history", [])
+        if not isinstance(history, list) or not all(isinstance(h, dict) for h in history):
+            raise MemoryFormatError(f"{source}: meta.history must be a list of objects")
+        memory.history = list(history)
         memory.clock = _nonneg_int(meta.get("clock", 0), source, "meta.clock")
         memory.iteration = _nonneg_int(meta.get("iteration", 0), source, "meta.iteration")
         for n, data in enumerate(skills):

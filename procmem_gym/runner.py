@@ -99,13 +99,18 @@ def run_episodes(
     A ``KeyboardInterrupt`` propagates after the finished episodes are on disk.
     """
     reset_policy = _reset_policy(policy)
+    inject = getattr(env, "mode", None) == "inject"
     records = []
     for index in episodes:
         episode_seed = seed + index
         reset_policy(episode_seed)
         obs, info = env.reset(seed=episode_seed)
         for _ in range(max_steps):
-            action = policy.act(obs, info)
+            procmem = info.get("procmem") or {}
+            if inject and procmem.get("next_action") is not None:
+                action = procmem["next_action"]  # the skill acts: no policy call is spent on this step
+            else:
+                action = policy.act(obs, info)
             obs, _, terminated, truncated, info = env.step(action)
             if terminated or truncated:
                 break

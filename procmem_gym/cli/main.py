@@ -8,8 +8,11 @@ import sys
 from rich.console import Console
 
 from procmem_gym import __version__
+from procmem_gym.cli import memory_cmd
 from procmem_gym.cli import run as run_cmd
 from procmem_gym.cli.agents import AgentError
+from procmem_gym.memory import MemoryFormatError
+from procmem_gym.skill import SkillError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,11 +23,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"procmem-gym {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     run_cmd.add_parser(subparsers)
+    memory_cmd.add_parser(subparsers)
     return parser
 
 
 #: Errors that are the user's to fix: printed as one line, no traceback.
-USER_ERRORS = (run_cmd.RunError, AgentError, FileNotFoundError, ValueError)
+USER_ERRORS = (run_cmd.RunError, AgentError, MemoryFormatError, SkillError, FileNotFoundError, ImportError, ValueError)
 
 
 def main(argv: list[str] | None = None) -> int:

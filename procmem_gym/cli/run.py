@@ -15,6 +15,7 @@ from rich.table import Table
 
 from procmem_gym.atomic import write_json_atomic
 from procmem_gym.cli.agents import AGENTS_HELP, make_policy
+from procmem_gym.memory import ProceduralMemory
 from procmem_gym.runner import RunSummary, Stopwatch, run_episodes, summarize
 from procmem_gym.transitions import EpisodeRecord, read_log, repair_log
 from procmem_gym.wrapper import MODES, ProceduralMemoryWrapper
@@ -82,8 +83,6 @@ def main(args: argparse.Namespace, console: Console) -> int:
     mode = args.mode or ("guide" if args.memory else "off")
     if mode != "off" and not args.memory:
         raise RunError(f"--mode {mode} needs --memory FILE")
-    if args.memory:
-        raise RunError("--memory is not supported yet: the memory store arrives with the memory-core issue")
     if args.resume and not args.out:
         raise RunError("--resume needs --out: the folder of the run to continue")
     out = Path(args.out) if args.out else _default_out(args.env, args.agent)
@@ -95,6 +94,11 @@ def main(args: argparse.Namespace, console: Console) -> int:
         records, seconds = _previous_records(out, config)
     elif (out / "transitions.jsonl").exists():
         raise RunError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+    memory = None
+    if args.memory:
+        # The run works on a copy in --out (stats change as skills are used); the input file is never written.
+        snapshot_path = out / "memory.json"
+        memory = ProceduralMemory.load(snapshot_path if args.resume and snapshot_path.exists() else args.memory)
     write_json_atomic(out / "config.json", {**config, "episodes": args.episodes})
 
     try:
@@ -104,7 +108,7 @@ def main(args: argparse.Namespace, console: Console) -> int:
         raise RunError(f"cannot make env {args.env!r}: {err}. procmem-gym registers: {ids}") from err
     policy = make_policy(args.agent, env, args.seed)
     wrapped = ProceduralMemoryWrapper(
-        env, mode=mode, log_path=out / "transitions.jsonl", append=args.resume, episode_offset=len(records)
+        env, memory, mode=mode, log_path=out / "transitions.jsonl", append=args.resume, episode_offset=len(records)
     )
     watch = Stopwatch(seconds)
     todo = range(len(records), args.episodes)
@@ -115,6 +119,8 @@ def main(args: argparse.Namespace, console: Console) -> int:
             env=args.env,
             agent=args.agent,
             seconds=round(watch.seconds, 3),
+            skills=len(memory) if memory is not None else 0,
+            memory_tokens=memory.tokens() if memory is not None else 0,
             model_calls=getattr(policy, "model_calls", 0),
             generated_tokens=getattr(policy, "generated_tokens", 0),
         )
@@ -136,6 +142,8 @@ def main(args: argparse.Namespace, console: Console) -> int:
             records.append(record)
             s = snapshot()
             progress.update(task, advance=1, ret=s.mean_return, success=s.success_rate)
+            if memory is not None:
+                memory.save(out / "memory.json")
             write_json_atomic(out / "summary.json", s.to_dict())
 
         try:
@@ -149,6 +157,8 @@ def main(args: argparse.Namespace, console: Console) -> int:
     write_json_atomic(out / "summary.json", summary.to_dict())
     console.print(summary_table(summary))
     console.print(f"transitions: {out / 'transitions.jsonl'}\nsummary:     {out / 'summary.json'}")
+    if memory is not None:
+        console.print(f"memory:      {out / 'memory.json'} (skill stats after this run)")
     if interrupted:
         console.print(
             f"[yellow]interrupted after {len(records)} of {args.episodes} episodes; "
