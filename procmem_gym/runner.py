@@ -108,7 +108,7 @@ def run_episodes(
         for _ in range(max_steps):
             procmem = info.get("procmem") or {}
             if inject and procmem.get("next_action") is not None:
-                action = procmem["next_action"]  # the skill acts: no policy call is spent on this step
+                action = procmem["next_action"]  # the wrapper sends the skill's action: spend no policy call
             else:
                 action = policy.act(obs, info)
             obs, _, terminated, truncated, info = env.step(action)

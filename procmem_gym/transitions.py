@@ -135,13 +135,21 @@ class TransitionLog:
             repair_log(self.path)
         self._file = open(self.path, "a" if append else "w", encoding="utf-8")
 
-    def write_episode(self, transitions: list[Transition], record: EpisodeRecord) -> None:
-        """Write all transitions of one episode and its episode line, then flush and fsync."""
+    def write_episode(self, transitions: list[Transition], record: EpisodeRecord | None) -> None:
+        """Write the transitions of one episode and its episode line (None: unfinished), then flush and fsync."""
         lines = [json.dumps(tr.to_dict(), ensure_ascii=False) for tr in transitions]
-        lines.append(json.dumps(record.to_dict(), ensure_ascii=False))
+        if record is not None:
+            lines.append(json.dumps(record.to_dict(), ensure_ascii=False))
+        if not lines:
+            return
         self._file.write("\n".join(lines) + "\n")
         self._file.flush()
         os.fsync(self._file.fileno())
+
+    @property
+    def closed(self) -> bool:
+        """Return whether the file is closed."""
+        return self._file.closed
 
     def close(self) -> None:
         """Close the file (idempotent)."""

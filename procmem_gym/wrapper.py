@@ -46,11 +46,39 @@ def describe_default(observation: Any, info: dict[str, Any]) -> str:
     return " ".join(f"{x:.3g}" for x in arr)
 
 
+def action_from_text(space: gym.Space, text: str) -> Any:
+    """Return a skill's action text as an action of ``space``, or None when it is not one.
+
+    Text spaces take the text as it is (the env handles malformed text); ``Discrete`` takes an
+    integer; ``Box`` and ``MultiDiscrete`` take numbers separated by spaces or commas.
+    """
+    if isinstance(space, gym.spaces.Text):
+        return text
+    try:
+        if isinstance(space, gym.spaces.Discrete):
+            value = int(text.strip().strip("[]"))
+        elif isinstance(space, (gym.spaces.Box, gym.spaces.MultiDiscrete, gym.spaces.MultiBinary)):
+            numbers = [float(x) for x in text.replace(",", " ").strip().strip("[]").split()]
+            value = np.asarray(numbers, dtype=space.dtype).reshape(space.shape)
+        else:
+            return text
+    except (ValueError, TypeError):
+        return None
+    return value if space.contains(value) else None
+
+
 def augment(observation: Any, procmem: dict[str, Any]) -> Any:
     """Return a text observation with the active skill's guidance in front of it."""
     if not isinstance(observation, str) or not procmem.get("guidance"):
         return observation
     return f"[Skill: {procmem.get('skill_name', procmem['active_skill'])}] {procmem['guidance']}\n\n{observation}"
+
+
+def _action_text(action: Any) -> str:
+    """Return a non-text action as text for the log (numbers as the env takes them)."""
+    if isinstance(action, np.ndarray):
+        return " ".join(str(x) for x in action.ravel().tolist())
+    return str(action)
 
 
 class EpisodeLogger:
@@ -67,9 +95,9 @@ class EpisodeLogger:
             info = fields.pop("info")
             self.buffer.append(Transition(info=loggable_info(info, self.exclude), **fields))
 
-    def finish(self, record: EpisodeRecord) -> None:
-        """Write the buffered transitions and the episode line."""
-        if self.log is not None:
+    def finish(self, record: EpisodeRecord | None) -> None:
+        """Write the buffered transitions and the episode line (None: an unfinished episode, no line)."""
+        if self.log is not None and not self.log.closed:
             self.log.write_episode(self.buffer, record)
         self.buffer = []
 
@@ -90,6 +118,14 @@ class ProceduralMemoryWrapper(gym.Wrapper):
     >>> obs.startswith("Submitted [1 2 3 4]")
     True
     """
+
+    def __new__(cls, env: Any, *args: Any, **kwargs: Any) -> Any:
+        """Return a :class:`ProceduralMemoryVectorWrapper` when ``env`` is a ``gymnasium.vector`` env."""
+        if isinstance(env, gym.vector.VectorEnv):
+            from procmem_gym.vector_wrapper import ProceduralMemoryVectorWrapper
+
+            return ProceduralMemoryVectorWrapper(env, *args, **kwargs)
+        return super().__new__(cls)
 
     def __init__(
         self,
@@ -151,7 +187,9 @@ class ProceduralMemoryWrapper(gym.Wrapper):
             raise RuntimeError("step() before reset() or after the episode ended: call reset()")
         source, sent = "policy", action
         if self.mode == "inject" and self._procmem.get("next_action") is not None:
-            source, sent = "skill", self._procmem["next_action"]
+            skill_action = action_from_text(self.action_space, self._procmem["next_action"])
+            if skill_action is not None:  # a template that is no action of this env is ignored
+                source, sent = "skill", skill_action
         obs, reward, terminated, truncated, info = self.env.step(sent)
         info = dict(info)
         done = bool(terminated or truncated)
@@ -170,7 +208,7 @@ class ProceduralMemoryWrapper(gym.Wrapper):
             episode=self._episode,
             t=self._steps,
             observation=self._text,
-            action=sent if isinstance(sent, str) else repr(sent),
+            action=sent if isinstance(sent, str) else _action_text(sent),
             action_source=source,
             reward=float(reward),
             terminated=bool(terminated),
@@ -209,7 +247,8 @@ class ProceduralMemoryWrapper(gym.Wrapper):
         self._procmem = dict(_EMPTY)
 
     def close(self) -> None:
-        """Close the log (finished episodes are already on disk) and the env."""
+        """Write the unfinished episode's transitions (no episode line), close the log and the env."""
+        self._logger.finish(None)
         if self.log is not None:
             self.log.close()
         super().close()
