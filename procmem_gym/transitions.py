@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -48,7 +48,19 @@ class Transition:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON-ready dict of this transition."""
-        return asdict(self)
+        return {
+            "episode": self.episode,
+            "t": self.t,
+            "observation": self.observation,
+            "action": self.action,
+            "action_source": self.action_source,
+            "reward": self.reward,
+            "terminated": self.terminated,
+            "truncated": self.truncated,
+            "skill": self.skill,
+            "skill_event": self.skill_event,
+            "info": self.info,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Transition":
@@ -136,7 +148,11 @@ class TransitionLog:
         self._file = open(self.path, "a" if append else "w", encoding="utf-8")
 
     def write_episode(self, transitions: list[Transition], record: EpisodeRecord | None) -> None:
-        """Write the transitions of one episode and its episode line (None: unfinished), then flush and fsync."""
+        """Write the transitions of one episode and its episode line (None: unfinished), then flush.
+
+        Flushing hands the lines to the OS, so a killed process loses nothing it finished; the
+        file is fsynced on ``close`` (an fsync per episode would cost more than the env step).
+        """
         lines = [json.dumps(tr.to_dict(), ensure_ascii=False) for tr in transitions]
         if record is not None:
             lines.append(json.dumps(record.to_dict(), ensure_ascii=False))
@@ -144,7 +160,6 @@ class TransitionLog:
             return
         self._file.write("\n".join(lines) + "\n")
         self._file.flush()
-        os.fsync(self._file.fileno())
 
     @property
     def closed(self) -> bool:
@@ -152,8 +167,10 @@ class TransitionLog:
         return self._file.closed
 
     def close(self) -> None:
-        """Close the file (idempotent)."""
+        """Flush, fsync and close the file (idempotent)."""
         if not self._file.closed:
+            self._file.flush()
+            os.fsync(self._file.fileno())
             self._file.close()
 
     def __enter__(self) -> "TransitionLog":

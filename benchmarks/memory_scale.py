@@ -1,0 +1,176 @@
+"""Memory scale: activation + retrieval time per observation as memory grows, and the wrapper's per-step cost.
+
+1. For 10, 1,000, 10,000 and 100,000 skills (half decided by patterns, half by embedding
+   similarity of their activation text), the time per observation of
+   ``activation_candidates`` (one RE2::Set pass, the observation's embedding, one matrix
+   product) plus ``retrieve(k=5)`` (embedding retriever: one more matrix product; the
+   observation's embedding is cached), over distinct Mastermind observations.
+2. The wrapper's overhead per step over the bare env (same actions, same episodes), with
+   1,000 skills and the transition log on: pattern-only skills, and the half/half mix.
+
+Prints JSON. Absolute times vary by machine; the baseline (the bare env) is measured in the run.
+
+    python benchmarks/memory_scale.py --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+
+import gymnasium as gym
+import numpy as np
+
+import procmem_gym  # noqa: F401
+from procmem_gym import ProceduralMemory, ProceduralMemoryWrapper, Skill
+from procmem_gym.embedding import make_embedder
+
+WORDS = ("guess digit peg black white code secret position swap keep drop repeat open fridge apple heat cool "
+         "clean lamp drawer cabinet shelf microwave sink counter table bowl mug knife plate towel").split()
+
+
+def synthetic_skills(n: int, seed: int = 0, pattern_share: float = 0.5) -> list[Skill]:
+    """Return ``n`` distinct skills; a share of them carry a pattern that rarely matches."""
+    rng = np.random.default_rng(seed)
+    skills = []
+    for i in range(n):
+        words = " ".join(rng.choice(WORDS, size=8))
+        patterns = [rf"token{i}\b"] if rng.random() < pattern_share else []
+        skills.append(
+            Skill.from_dict(
+                {
+                    "id": f"sk-{i:08x}",
+                    "name": f"skill {i}",
+                    "activation": {"text": f"when {words} {i}", "patterns": patterns},
+                    "execution": {"guidance": f"do {words}", "steps": []},
+                    "termination": {"max_steps": 3},
+                }
+            )
+        )
+    return skills
+
+
+def observations(count: int) -> list[str]:
+    """Return distinct Mastermind observations from random play."""
+    env = gym.make("procmem_gym/Mastermind-v0")
+    rng = np.random.default_rng(1)
+    out: list[str] = []
+    obs, _ = env.reset(seed=0)
+    while len(out) < count:
+        out.append(obs)
+        obs, _, done, _, _ = env.step("[" + " ".join(map(str, rng.permutation(6)[:4] + 1)) + "]")
+        if done:
+            obs, _ = env.reset(seed=len(out))
+    return out
+
+
+def bench_retrieval(n: int, embedder_name: str, queries: list[str]) -> dict:
+    """Return build and per-query times for a memory of ``n`` skills."""
+    embedder = make_embedder(embedder_name)
+    skills = synthetic_skills(n)
+    start = time.perf_counter()
+    memory = ProceduralMemory(embedder=embedder)
+    for s in skills:
+        memory._skills[s.id] = s  # bulk load, as ProceduralMemory.load does
+    memory._version += 1
+    memory.activation_candidates("warm up")
+    memory.retrieve("warm up", k=5)
+    build = time.perf_counter() - start
+    times = []
+    for q in queries:
+        t = time.perf_counter()
+        memory.activation_candidates(q, k=5)
+        memory.retrieve(q, k=5)
+        times.append(time.perf_counter() - t)
+    return {
+        "skills": n,
+        "build_s": round(build, 3),
+        "query_ms_median": round(float(np.median(times)) * 1e3, 4),
+        "query_ms_p95": round(float(np.percentile(times, 95)) * 1e3, 4),
+    }
+
+
+def run_env(env, actions: list[str], episodes: int) -> tuple[float, int]:
+    steps, k = 0, 0
+    start = time.perf_counter()
+    for ep in range(episodes):
+        env.reset(seed=ep)
+        done = False
+        while not done:
+            _, _, terminated, truncated, _ = env.step(actions[k % len(actions)])
+            done = terminated or truncated
+            k += 1
+            steps += 1
+    return time.perf_counter() - start, steps
+
+
+def bench_wrapper(n: int, pattern_share: float, embedder_name: str, episodes: int, repeats: int) -> dict:
+    """Return the wrapper's overhead per step over the bare env (guide mode, log on)."""
+    rng = np.random.default_rng(2)
+    actions = ["[" + " ".join(map(str, rng.permutation(6)[:4] + 1)) + "]" for _ in range(50_000)]
+    memory = ProceduralMemory(embedder=make_embedder(embedder_name))
+    for s in synthetic_skills(n, pattern_share=pattern_share):
+        memory.add(s)
+    # one real skill so that activation, tracking and termination run too
+    memory.add(Skill.create("open", "no guess yet", "open with [1 2 3 4]", patterns=["^You are playing"], max_steps=1))
+    bare_times, wrapped_times, steps = [], [], 0
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(repeats):
+            bare = gym.make("procmem_gym/Mastermind-v0")
+            t, steps = run_env(bare, actions, episodes)
+            bare_times.append(t)
+            wrapped = ProceduralMemoryWrapper(
+                gym.make("procmem_gym/Mastermind-v0"), memory, mode="guide",
+                log_path=os.path.join(tmp, f"t{r}.jsonl"), update_memory=False,
+            )
+            t, _ = run_env(wrapped, actions, episodes)
+            wrapped.close()
+            wrapped_times.append(t)
+    bare_s, wrapped_s = min(bare_times), min(wrapped_times)
+    return {
+        "skills": n + 1,
+        "pattern_share": pattern_share,
+        "steps": steps,
+        "bare_us_per_step": round(bare_s / steps * 1e6, 2),
+        "wrapped_us_per_step": round(wrapped_s / steps * 1e6, 2),
+        "overhead_us_per_step": round((wrapped_s - bare_s) / steps * 1e6, 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10,1000,10000,100000")
+    parser.add_argument("--embedder", default="hashing", help="hashing (default) or minilm")
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--episodes", type=int, default=300)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    queries = observations(args.queries)
+    retrieval = [bench_retrieval(int(n), args.embedder, queries) for n in args.sizes.split(",")]
+    wrapper = [
+        bench_wrapper(1000, 1.0, args.embedder, args.episodes, args.repeats),
+        bench_wrapper(1000, 0.5, args.embedder, args.episodes, args.repeats),
+    ]
+    largest = retrieval[-1]
+    report = {
+        "benchmark": "memory_scale",
+        "embedder": make_embedder(args.embedder).name,
+        "python": platform.python_version(),
+        "retrieval": retrieval,
+        "wrapper": wrapper,
+        "targets": {
+            f"query_ms_at_{largest['skills']}<=5": largest["query_ms_median"] <= 5.0,
+            "wrapper_overhead_us_1000_skills<=50": all(w["overhead_us_per_step"] <= 50 for w in wrapper),
+        },
+    }
+    print(json.dumps(report, indent=None if args.json else 2))
+
+
+if __name__ == "__main__":
+    main()
