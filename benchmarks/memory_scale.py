@@ -28,6 +28,7 @@ import numpy as np
 import procmem_gym  # noqa: F401
 from procmem_gym import ProceduralMemory, ProceduralMemoryWrapper, Skill
 from procmem_gym.embedding import make_embedder
+from procmem_gym.retrieval import top_k
 
 WORDS = ("guess digit peg black white code secret position swap keep drop repeat open fridge apple heat cool "
          "clean lamp drawer cabinet shelf microwave sink counter table bowl mug knife plate towel").split()
@@ -86,8 +87,17 @@ def bench_retrieval(n: int, embedder_name: str, queries: list[str]) -> dict:
         memory.activation_candidates(q, k=5)
         memory.retrieve(q, k=5)
         times.append(time.perf_counter() - t)
+    # the two-stage search of large memories against the exact scan: recall of the top 5
+    index = memory.retriever.index
+    recall = []
+    for q in queries[:50] + [s.text for s in skills[:50]]:
+        v = index.vector(q)
+        exact = set(top_k(index.scores(v), 5).tolist())
+        recall.append(len(exact & set(index.search(v, 5)[0].tolist())) / 5)
     return {
         "skills": n,
+        "two_stage": index._sketch is not None,
+        "recall_at_5_vs_exact": round(float(np.mean(recall)), 4),
         "build_s": round(build, 3),
         "query_ms_median": round(float(np.median(times)) * 1e3, 4),
         "query_ms_p95": round(float(np.percentile(times, 95)) * 1e3, 4),

@@ -214,13 +214,11 @@ class ProceduralMemory:
         matched = idx.patterns.match(text) if len(idx.patterns) else set()
         out = sorted(((i, 1.0 + skills[i].score) for i in matched), key=lambda p: (-p[1], p[0]))[:k]
         if len(out) < k and idx.text_only:
-            sims = self._activation_vectors.scores(self.embedder.embed([text])[0])
-            good = np.flatnonzero(sims >= self.activation_threshold)
-            if len(good):
-                # rank by similarity, then by skill score
-                bonus = np.array([skills[self._activation_vectors.ids[i]].score for i in good]) * 1e-6
-                order = good[top_k(sims[good] + bonus, k - len(out))]
-                out += [(self._activation_vectors.ids[int(i)], float(sims[i])) for i in order]
+            index = self._activation_vectors
+            rows, sims = index.search(self.embedder.embed([text])[0], k - len(out) + 8, self.activation_threshold)
+            # by similarity, then by skill score
+            ranked = sorted(zip(rows.tolist(), sims.tolist()), key=lambda p: (-round(p[1], 6), -skills[index.ids[p[0]]].score, p[0]))
+            out += [(index.ids[i], float(s)) for i, s in ranked[: k - len(out)]]
         return out
 
     def needs_embedding(self) -> bool:

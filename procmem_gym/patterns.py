@@ -19,6 +19,11 @@ __all__ = ["PatternError", "compile_pattern", "PatternIndex"]
 _OPTIONS = re2.Options()
 _OPTIONS.log_errors = False  # errors are raised as PatternError, not printed by RE2
 _OPTIONS.max_mem = 8 << 20  # a pattern whose automaton needs more memory is rejected
+_SET_OPTIONS = re2.Options()
+_SET_OPTIONS.log_errors = False
+_SET_OPTIONS.max_mem = 64 << 20
+#: Patterns per RE2::Set; many skills are matched by a few sets, each one pass over the text.
+SHARD = 2048
 
 
 class PatternError(ValueError):
@@ -59,7 +64,7 @@ class PatternIndex:
     def __init__(self) -> None:
         self._owners: list[str] = []  # pattern number -> owner
         self._patterns: list[str] = []
-        self._set: Any = None
+        self._sets: list[tuple[int, Any]] | None = None  # (first pattern number, compiled set)
 
     def add(self, owner: str, patterns: list[str] | tuple[str, ...]) -> None:
         """Add an owner's patterns (each is validated)."""
@@ -67,26 +72,41 @@ class PatternIndex:
             compile_pattern(p)
             self._owners.append(owner)
             self._patterns.append(p)
-        self._set = None
+        self._sets = None
 
     def __len__(self) -> int:
         return len(self._patterns)
 
-    def _compiled(self) -> Any:
-        if self._set is None:
-            s = re2.Set.SearchSet(_OPTIONS)
-            for p in self._patterns:
-                s.Add(p)
+    def _compile(self, start: int, stop: int) -> list[tuple[int, Any]]:
+        s = re2.Set.SearchSet(_SET_OPTIONS)
+        for p in self._patterns[start:stop]:
+            s.Add(p)
+        try:
             s.Compile()
-            self._set = s
-        return self._set
+        except re2.error:
+            if stop - start == 1:
+                raise PatternError(f"pattern {self._patterns[start]!r} is too large for RE2") from None
+            middle = (start + stop) // 2  # out of memory: split the shard
+            return self._compile(start, middle) + self._compile(middle, stop)
+        return [(start, s)]
+
+    def _compiled(self) -> list[tuple[int, Any]]:
+        if self._sets is None:
+            sets: list[tuple[int, Any]] = []
+            for start in range(0, len(self._patterns), SHARD):
+                sets += self._compile(start, min(start + SHARD, len(self._patterns)))
+            self._sets = sets
+        return self._sets
 
     def match(self, text: str) -> set[str]:
         """Return the owners with at least one pattern that matches ``text``."""
         if not self._patterns:
             return set()
-        hits = self._compiled().Match(text)
-        if not hits:
-            return set()
         owners = self._owners
-        return {owners[i] for i in hits}
+        found: set[str] = set()
+        data = text.encode("utf-8")
+        for start, compiled in self._compiled():
+            hits = compiled.Match(data)
+            if hits:
+                found.update(owners[start + i] for i in hits)
+        return found

@@ -190,3 +190,21 @@ def test_sigkill_during_save_leaves_old_or_new_file(tmp_path):
             assert len(m) == 300
             names.add(m.skills[0].name)
     assert names <= {"skill 0 0", "skill 1 0"} and names
+
+
+def test_two_stage_search_of_large_memories_matches_the_exact_scan():
+    from procmem_gym.embedding import HashingEmbedder
+    from procmem_gym.retrieval import VectorIndex, top_k
+
+    texts = [f"skill {n}: {' '.join(['heat', 'cool', 'clean', 'lamp', 'fridge', 'guess'][k % 6] for k in range(n % 7, n % 7 + 4))} item{n}"
+             for n in range(3000)]
+    index = VectorIndex(HashingEmbedder(), exact_limit=500)
+    index.fit([(str(n), t) for n, t in enumerate(texts)])
+    assert index._sketch is not None
+    recall = []
+    for n in range(0, 3000, 60):
+        v = index.vector(texts[n])
+        rows, sims = index.search(v, 5)
+        assert rows[0] == n and abs(sims[0] - 1.0) < 1e-5  # a skill's own text finds it first, exactly scored
+        recall.append(len(set(rows.tolist()) & set(top_k(index.scores(v), 5).tolist())) / 5)
+    assert sum(recall) / len(recall) >= 0.9
