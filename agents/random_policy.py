@@ -20,7 +20,7 @@ class RandomPolicy(BasePolicy):
 
     >>> policy = RandomPolicy(seed=0)
     >>> policy.act("", {"code_length": 4, "num_digits": 6, "allow_repeats": False, "history": []})
-    '[4 1 5 3]'
+    '[2 5 3 4]'
     """
 
     name = "random"
