@@ -90,3 +90,16 @@ def test_import_is_light():
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_tests_cannot_reach_the_network():
+    """The guard in conftest refuses non-loopback connections before any packet is sent."""
+    import os
+    import socket
+
+    class NotASocket:  # if the guard were missing, socket's own connect would reject this object
+        family = socket.AF_INET
+
+    assert os.environ["HF_HUB_OFFLINE"] == "1"
+    with pytest.raises(RuntimeError, match="must not reach the network"):
+        socket.socket.connect(NotASocket(), ("192.0.2.1", 443))  # a documentation-only address

@@ -1,0 +1,161 @@
+"""OpenAIPolicy: any OpenAI-compatible chat server (vLLM, llama.cpp server, Ollama) as a policy.
+
+Same prompts and parsing as :class:`HFPolicy`; standard library HTTP only (no SDK dependency).
+Such servers give no exact log-probabilities of arbitrary continuations, so ``logprob`` raises
+and learners fall back to validation rollouts. With ``constrain=True`` an answer is snapped to
+the closest admissible command, and a Mastermind answer is reduced to its ``[...]`` group; a
+server that supports ``guided_regex`` (vLLM) also gets the guess grammar as a regex.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Sequence
+
+from .policy import BasePolicy
+from .prompts import PromptTemplate, build_messages, mastermind_variant, parse_action, template_for
+
+__all__ = ["OpenAIPolicy", "ServerError", "parse_openai_agent"]
+
+
+class ServerError(RuntimeError):
+    """The server could not be reached or answered with an error; the message has the URL and reason."""
+
+
+def parse_openai_agent(spec: str) -> tuple[str, str]:
+    """Return ``(model, base_url)`` from ``MODEL@URL`` (the part after ``openai:`` in ``--agent``)."""
+    model, sep, url = spec.rpartition("@")
+    if not sep or not model or not url.startswith(("http://", "https://")):
+        raise ValueError(f"expected openai:MODEL@URL, e.g. openai:qwen2.5-7b@http://127.0.0.1:8000/v1, got {spec!r}")
+    return model, url.rstrip("/")
+
+
+class OpenAIPolicy(BasePolicy):
+    """Chat completions from an OpenAI-compatible server at ``base_url`` (e.g. ``http://127.0.0.1:8000/v1``)."""
+
+    name = "openai"
+
+    def __init__(
+        self,
+        model: str,
+        base_url: str,
+        env_id: str | None = None,
+        template: PromptTemplate | None = None,
+        api_key: str | None = None,
+        max_tokens: int = 32,
+        timeout: float = 60.0,
+        concurrency: int = 8,
+        constrain: bool = True,
+        seed: int = 0,
+    ) -> None:
+        self.model = model
+        self.base_url = base_url.rstrip("/")
+        self.template = template or template_for(env_id)
+        self.api_key = api_key
+        self.max_tokens = max_tokens
+        self.timeout = timeout
+        self.concurrency = concurrency
+        self.constrain = constrain
+        self.seed = seed
+        self.model_calls = 0
+        self.generated_tokens = 0
+        self._histories: dict[int, list[tuple[str, str]]] = {}
+
+    def reset(self, seed: int | None = None, index: int | None = None) -> None:
+        """Forget one slot's history (or all); remember the seed sent with requests."""
+        if index is None:
+            self._histories = {}
+        else:
+            self._histories.pop(index, None)
+        if seed is not None:
+            self.seed = seed
+
+    def _complete(self, messages: list[dict[str, str]], regex: str | None) -> str:
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": messages,
+            "temperature": 0,
+            "max_tokens": self.max_tokens,
+            "seed": self.seed,
+        }
+        if regex:
+            body["guided_regex"] = regex
+        request = urllib.request.Request(
+            self.base_url + "/chat/completions",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json", **({"Authorization": f"Bearer {self.api_key}"} if self.api_key else {})},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                data = json.loads(response.read().decode())
+        except urllib.error.HTTPError as err:
+            raise ServerError(f"{self.base_url}: HTTP {err.code}: {err.read()[:300]!r}") from None
+        except (urllib.error.URLError, TimeoutError, OSError) as err:
+            raise ServerError(f"{self.base_url}: cannot reach the server ({getattr(err, 'reason', err)})") from None
+        except json.JSONDecodeError as err:
+            raise ServerError(f"{self.base_url}: the answer is not JSON ({err})") from None
+        try:
+            text = data["choices"][0]["message"]["content"] or ""
+        except (KeyError, IndexError, TypeError):
+            raise ServerError(f"{self.base_url}: unexpected answer {str(data)[:300]}") from None
+        self.model_calls += 1
+        self.generated_tokens += int((data.get("usage") or {}).get("completion_tokens", 0))
+        return text
+
+    def act(self, observation: Any, info: dict[str, Any]) -> str:
+        """Return one action (slot 0)."""
+        return self.act_batch_slots([observation], [info], [0])[0]
+
+    def act_batch(self, observations: Sequence[Any], infos: Sequence[dict[str, Any]]) -> list[str]:
+        """Return one action per observation; requests run concurrently."""
+        return self.act_batch_slots(observations, infos, list(range(len(observations))))
+
+    def act_batch_slots(self, observations: Sequence[Any], infos: Sequence[dict[str, Any]], slots: list[int]) -> list[str]:
+        """Return actions for observations whose histories live in ``slots``."""
+        if len(observations) != len(infos):
+            raise ValueError(f"{len(observations)} observations but {len(infos)} infos")
+        jobs = []
+        for o, i, s in zip(observations, infos, slots):
+            regex = _guess_regex(mastermind_variant(i)) if self.constrain else None
+            jobs.append((build_messages(self.template, str(o), i, self._histories.get(s, ())), regex))
+        with ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(jobs)))) as pool:
+            texts = list(pool.map(lambda job: self._complete(*job), jobs))
+        actions = []
+        for text, info, obs, slot in zip(texts, infos, observations, slots):
+            action = parse_action(text, self.template)
+            commands = info.get("admissible_commands")
+            if self.constrain and commands:
+                action = snap(action, [str(c) for c in commands])
+            actions.append(action)
+            self._histories.setdefault(slot, []).append((str(obs), action))
+            del self._histories[slot][: -max(self.template.history, 1)]
+        return actions
+
+    def logprob(self, prompts: Sequence[str], continuations: Sequence[str]) -> Any:
+        """Not available from chat servers: learners use validation rollouts instead."""
+        raise NotImplementedError(
+            "OpenAI-compatible chat servers give no exact log-probabilities of given continuations; "
+            "the PPO gate falls back to paired validation rollouts for this backend"
+        )
+
+
+def snap(answer: str, commands: list[str]) -> str:
+    """Return the admissible command closest to ``answer`` (exact, then case-insensitive, then most similar)."""
+    if answer in commands:
+        return answer
+    lowered = {c.lower(): c for c in commands}
+    if answer.lower() in lowered:
+        return lowered[answer.lower()]
+    return max(commands, key=lambda c: (difflib.SequenceMatcher(None, answer.lower(), c.lower()).ratio(), -commands.index(c)))
+
+
+def _guess_regex(variant: tuple | None) -> str | None:
+    if variant is None:
+        return None
+    length, digits = variant[0], variant[1]
+    number = "(" + "|".join(str(n) for n in range(digits, 0, -1)) + ")"
+    return r"\[" + " ".join([number] * length) + r"\]"

@@ -1,0 +1,124 @@
+"""Prompts for LLM policies: per-environment templates, chat messages, and parsing answers into actions.
+
+A template gives the system text and how to turn an observation, the active skill's guidance
+(``info["procmem"]``) and the recent history into the user message. The same messages go to
+every backend (local transformers models, OpenAI-compatible servers), so the backends differ
+only in how they generate.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+__all__ = ["PromptTemplate", "template_for", "build_messages", "parse_action", "TEMPLATES", "mastermind_variant"]
+
+#: Longest observation text put into a prompt (characters, the most recent part is kept).
+MAX_OBSERVATION_CHARS = 6000
+
+
+@dataclass(frozen=True)
+class PromptTemplate:
+    """How one family of environments is put to the model."""
+
+    name: str
+    system: str
+    answer_hint: str
+    history: int = 4  # previous (observation, action) pairs shown
+
+
+TEMPLATES = {
+    "mastermind": PromptTemplate(
+        "mastermind",
+        "You play Mastermind. Use the feedback of every earlier guess to find the secret code. "
+        "Never repeat a guess and never use a digit the feedback ruled out.",
+        "Answer with your next guess only, in square brackets, for example [1 2 3 4].",
+        history=0,  # the observation already lists every earlier guess and its feedback
+    ),
+    "alfworld": PromptTemplate(
+        "alfworld",
+        "You are an agent in a household text game. Reach the goal of the task in as few steps as you can.",
+        "Answer with exactly one of the admissible commands, nothing else.",
+    ),
+    "default": PromptTemplate(
+        "default",
+        "You are an agent acting in an environment. Read the observation and choose the next action.",
+        "Answer with the action only.",
+    ),
+}
+
+
+def template_for(env_id: str | None) -> PromptTemplate:
+    """Return the template for an env id (``procmem_gym/Mastermind-v0`` -> mastermind)."""
+    name = (env_id or "").lower()
+    for key in ("mastermind", "alfworld"):
+        if key in name:
+            return TEMPLATES[key]
+    return TEMPLATES["default"]
+
+
+def build_messages(
+    template: PromptTemplate,
+    observation: str,
+    info: dict[str, Any],
+    history: Sequence[tuple[str, str]] = (),
+) -> list[dict[str, str]]:
+    """Return chat messages: system text, then the history, the guidance and the observation."""
+    parts = []
+    for obs, action in list(history)[-template.history :] if template.history else []:
+        parts.append(f"Observation: {_tail(obs, 600)}\nYour action: {action}")
+    if parts:
+        parts = ["Earlier steps:\n" + "\n\n".join(parts)]
+    procmem = info.get("procmem") if isinstance(info, dict) else None
+    if isinstance(procmem, dict) and procmem.get("guidance"):
+        name = procmem.get("skill_name") or "skill"
+        parts.append(f"Procedure from memory ({name}): {procmem['guidance']}")
+    commands = info.get("admissible_commands") if isinstance(info, dict) else None
+    if commands:
+        parts.append("Admissible commands: " + ", ".join(map(str, commands)))
+    parts.append(f"Observation:\n{_tail(observation, MAX_OBSERVATION_CHARS)}")
+    parts.append(template.answer_hint)
+    return [{"role": "system", "content": template.system}, {"role": "user", "content": "\n\n".join(parts)}]
+
+
+def _tail(text: str, limit: int) -> str:
+    text = str(text)
+    return text if len(text) <= limit else "..." + text[-limit:]
+
+
+_BRACKETS = re.compile(r"\[[^\[\]]{0,200}\]")
+_ACTION_LINE = re.compile(r"^\s*(?:action|command)\s*:\s*(.+)$", re.I | re.M)
+
+
+def parse_action(text: str, template: PromptTemplate) -> str:
+    """Return the action in a model's answer; an unparsable answer is returned as it is.
+
+    Mastermind: the first ``[...]`` group. Others: an ``Action: ...`` line, else the first
+    non-empty line. The env decides what is valid; nothing is invented here.
+    """
+    answer = text.strip()
+    if template.name == "mastermind":
+        m = _BRACKETS.search(answer)
+        return m.group(0) if m else answer
+    m = _ACTION_LINE.search(answer)
+    if m:
+        return m.group(1).strip()
+    for line in answer.splitlines():
+        if line.strip():
+            return line.strip().rstrip(".")
+    return answer
+
+
+def mastermind_variant(info: dict[str, Any]) -> tuple[int, int, bool, frozenset] | None:
+    """Return ``(code_length, num_digits, allow_repeats, earlier guesses)`` from a Mastermind info, or None."""
+    try:
+        variant = int(info["code_length"]), int(info["num_digits"]), bool(info["allow_repeats"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    history = info.get("history") or ()
+    try:
+        tried = frozenset(tuple(int(d) for d in h["guess"]) for h in history)
+    except (KeyError, TypeError, ValueError):
+        tried = frozenset()
+    return (*variant, tried)
