@@ -220,11 +220,13 @@ class HFPolicy(BasePolicy):
         """Return one action (slot 0's history)."""
         return self._act([observation], [info], [0])[0]
 
-    def act_batch(self, observations: Sequence[Any], infos: Sequence[dict[str, Any]]) -> list[str]:
-        """Return one action per observation; slot ``i`` keeps its own history."""
+    def act_batch(
+        self, observations: Sequence[Any], infos: Sequence[dict[str, Any]], slots: Sequence[int] | None = None
+    ) -> list[str]:
+        """Return one action per observation; each keeps its history in its slot (default: its position)."""
         if len(observations) != len(infos):
             raise ValueError(f"{len(observations)} observations but {len(infos)} infos")
-        return self._act(observations, infos, list(range(len(observations))))
+        return self._act(observations, infos, list(slots) if slots is not None else list(range(len(observations))))
 
     def _act(self, observations: Sequence[Any], infos: Sequence[dict[str, Any]], slots: list[int]) -> list[str]:
         prompts = [self.prompt(o, i, s) for o, i, s in zip(observations, infos, slots)]

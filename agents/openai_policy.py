@@ -110,9 +110,11 @@ class OpenAIPolicy(BasePolicy):
         """Return one action (slot 0)."""
         return self.act_batch_slots([observation], [info], [0])[0]
 
-    def act_batch(self, observations: Sequence[Any], infos: Sequence[dict[str, Any]]) -> list[str]:
+    def act_batch(
+        self, observations: Sequence[Any], infos: Sequence[dict[str, Any]], slots: Sequence[int] | None = None
+    ) -> list[str]:
         """Return one action per observation; requests run concurrently."""
-        return self.act_batch_slots(observations, infos, list(range(len(observations))))
+        return self.act_batch_slots(observations, infos, list(slots) if slots is not None else list(range(len(observations))))
 
     def act_batch_slots(self, observations: Sequence[Any], infos: Sequence[dict[str, Any]], slots: list[int]) -> list[str]:
         """Return actions for observations whose histories live in ``slots``."""

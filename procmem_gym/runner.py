@@ -133,3 +133,69 @@ class Stopwatch:
     def seconds(self) -> float:
         """Return the total seconds so far."""
         return self.already + time.perf_counter() - self.start
+
+
+def _accepts(fn: Any, name: str) -> bool:
+    try:
+        return name in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def run_vector_episodes(
+    env: Any,
+    policy: Any,
+    episodes: int,
+    seed: int = 0,
+    on_episode: Callable[[EpisodeRecord], None] | None = None,
+    max_steps: int = 100_000,
+) -> list[EpisodeRecord]:
+    """Play ``episodes`` episodes on a memory-wrapped vector env, one batched policy call per step.
+
+    ``env`` is a :class:`~procmem_gym.vector_wrapper.ProceduralMemoryVectorWrapper` built with
+    ``episode_limit=episodes``. Sub-env ``i`` keeps its history in the policy's slot ``i``;
+    steps where the skill acts (inject mode) or the sub-env is idle spend no policy call.
+    """
+    from procmem_gym.vector_wrapper import env_info
+
+    n = env.num_envs
+    slots_ok = _accepts(policy.act_batch, "slots")
+    reset_slot = _accepts(policy.reset, "index")
+    if _accepts(policy.reset, "seed"):
+        policy.reset(seed=seed)
+    else:
+        policy.reset()
+    inject = env.mode == "inject"
+    obs, info = env.reset(seed=seed)
+    seen = 0
+    for _ in range(max_steps):
+        if len(env.episodes) >= episodes:
+            break
+        infos = [env_info(info, i) for i in range(n)]
+        actions: list[Any] = [""] * n
+        ask = []
+        resetting = env.resetting
+        for i in range(n):
+            procmem = infos[i].get("procmem") or {}
+            if not env.active[i] or resetting[i]:  # idle, or about to be reset (the action would be ignored)
+                continue
+            if inject and procmem.get("next_action") is not None:
+                actions[i] = procmem["next_action"]
+            else:
+                ask.append(i)
+        if ask:
+            observations, sub_infos = [obs[i] for i in ask], [infos[i] for i in ask]
+            chosen = policy.act_batch(observations, sub_infos, slots=ask) if slots_ok else policy.act_batch(observations, sub_infos)
+            for i, a in zip(ask, chosen):
+                actions[i] = a
+        obs, _, terminated, truncated, info = env.step(actions)
+        for i in range(n):
+            if (terminated[i] or truncated[i]) and reset_slot:
+                policy.reset(index=i)
+        while seen < len(env.episodes):
+            if on_episode is not None:
+                on_episode(env.episodes[seen])
+            seen += 1
+    else:
+        raise RuntimeError(f"{episodes} episodes did not end within {max_steps} vector steps")
+    return env.episodes[:episodes]

@@ -49,6 +49,7 @@ class ProceduralMemoryVectorWrapper(VectorWrapper):
         episode_offset: int = 0,
         update_memory: bool = True,
         log_info_exclude: tuple[str, ...] = ("history", "procmem"),
+        episode_limit: int | None = None,
         **unsupported: Any,
     ) -> None:
         super().__init__(env)
@@ -77,8 +78,21 @@ class ProceduralMemoryVectorWrapper(VectorWrapper):
         self._return = [0.0] * n
         self._steps = [0] * n
         self._resetting = np.zeros(n, dtype=bool)
+        #: After ``episode_limit`` episodes have started, sub-envs that reset go idle: nothing is logged for them.
+        self.episode_limit = None if episode_limit is None else episode_offset + episode_limit
+        self.active = np.ones(n, dtype=bool)
+
+    @property
+    def resetting(self) -> np.ndarray:
+        """Return which sub-envs will be reset by the next step (their action is ignored)."""
+        return self._resetting.copy()
 
     def _begin(self, i: int, obs: Any, info: dict[str, Any], seed: int | None) -> None:
+        if self.episode_limit is not None and self._next_episode >= self.episode_limit:
+            self.active[i] = False
+            self._procmem[i] = dict(_EMPTY)
+            return
+        self.active[i] = True
         self._episode[i] = self._next_episode
         self._next_episode += 1
         self._seed[i], self._return[i], self._steps[i] = seed, 0.0, 0
@@ -107,7 +121,7 @@ class ProceduralMemoryVectorWrapper(VectorWrapper):
         if self.mode == "inject":
             for i in range(n):
                 nxt = self._procmem[i].get("next_action")
-                if nxt is not None and not self._resetting[i]:
+                if nxt is not None and not self._resetting[i] and self.active[i]:
                     sent[i], sources[i] = nxt, "skill"
         # Integer action arrays go through untouched; inject mode needs text actions to swap in the skill's.
         passthrough = isinstance(actions, np.ndarray) and self.mode != "inject"
@@ -116,6 +130,8 @@ class ProceduralMemoryVectorWrapper(VectorWrapper):
             sub_info = env_info(info, i)
             if self._resetting[i]:  # this step reset sub-env i: a new episode starts, nothing to log
                 self._begin(i, obs[i], sub_info, None)
+                continue
+            if not self.active[i]:
                 continue
             done = bool(terminated[i] or truncated[i])
             self._return[i] += float(rewards[i])

@@ -46,6 +46,7 @@ class MastermindVectorEnv(VectorEnv):
         allow_repeats: bool = False,
         error_allowance: int = 1,
         observation_mode: str = "text",
+        info_history: bool = False,
         render_mode: str | None = None,
     ) -> None:
         if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
@@ -60,6 +61,8 @@ class MastermindVectorEnv(VectorEnv):
         self.num_envs = num_envs
         self.error_allowance = error_allowance
         self.observation_mode = observation_mode
+        #: Also put each game's history and the variant in info, as the single env does (costs a copy per step).
+        self.info_history = info_history
         self.render_mode = None
         n, t, length = num_envs, max_turns, code_length
         if observation_mode == "text":
@@ -276,7 +279,7 @@ class MastermindVectorEnv(VectorEnv):
         return tuple(out)
 
     def _info(self, success: np.ndarray, reasons: np.ndarray) -> dict[str, Any]:
-        return {
+        info = {
             "turn": self._turn.copy(),
             "_turn": self._all,
             "guesses_left": self.rules.max_turns - self._turn,
@@ -286,6 +289,17 @@ class MastermindVectorEnv(VectorEnv):
             "invalid_reason": reasons,
             "_invalid_reason": self._none if reasons is self._no_reasons else reasons != None,  # noqa: E711
         }
+        if self.info_history:
+            rules, length = self.rules, self.rules.code_length
+            history = np.empty(self.num_envs, dtype=object)
+            for i in range(self.num_envs):
+                rows = self._history[i, : self._turn[i]].tolist()
+                history[i] = [{"guess": r[:length], "black": r[length], "white": r[length + 1]} for r in rows]
+            info["history"], info["_history"] = history, self._all
+            for key in ("code_length", "num_digits", "allow_repeats", "max_turns"):
+                info[key] = np.full(self.num_envs, getattr(rules, key))
+                info["_" + key] = self._all
+        return info
 
 
 def _reason(rules: MastermindRules, row: list[int]) -> str:

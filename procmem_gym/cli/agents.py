@@ -6,24 +6,48 @@ from typing import Any
 
 import gymnasium as gym
 
-AGENTS_HELP = "random, solver (Mastermind), expert (ALFWorld), smollm2, hf:PATH"
+AGENTS_HELP = "random, solver (Mastermind), smollm2, hf:PATH (model folder or .gguf file), openai:MODEL@URL"
 
 
 class AgentError(ValueError):
     """An ``--agent`` value that names no agent, or an agent that cannot play this env."""
 
 
-def make_policy(name: str, env: gym.Env, seed: int) -> Any:
-    """Return the policy ``name`` describes, checked against ``env``."""
-    from procmem_gym.agents import MastermindSolver, RandomPolicy
-    from procmem_gym.envs.mastermind import MastermindEnv
+def _is_mastermind(env_id: str) -> bool:
+    try:
+        entry = str(gym.spec(env_id).entry_point)
+    except gym.error.Error:
+        return False
+    return "mastermind" in entry.lower()
 
+
+def make_policy(name: str, env_id: str, action_space: gym.Space | None, seed: int, console: Any = None) -> Any:
+    """Return the policy ``name`` describes, checked against the env ``env_id``."""
     if name == "random":
-        return RandomPolicy(seed=seed, action_space=env.action_space)
+        from procmem_gym.agents import RandomPolicy
+
+        return RandomPolicy(seed=seed, action_space=action_space)
     if name == "solver":
-        if not isinstance(env.unwrapped, MastermindEnv):
-            raise AgentError(f"agent 'solver' plays Mastermind only, not {env.spec.id if env.spec else env}")
+        if not _is_mastermind(env_id):
+            raise AgentError(f"agent 'solver' plays Mastermind only, not {env_id}")
+        from procmem_gym.agents import MastermindSolver
+
         return MastermindSolver(seed=seed)
-    if name in ("expert", "smollm2") or name.startswith(("hf:", "openai:")):
-        raise AgentError(f"agent {name!r} is not available in this version of procmem-gym (known: random, solver)")
+    if name == "expert":
+        raise AgentError("agent 'expert' is the ALFWorld hand-coded expert, which is not available yet in this version")
+    if name == "smollm2":
+        from procmem_gym.agents.smollm2 import _is_complete, cached_smollm2_dir, load_smollm2
+
+        if console is not None and not _is_complete(cached_smollm2_dir()):
+            console.print(f"first use of smollm2: de-quantising the GGUF model into {cached_smollm2_dir()} (once, ~20 s)")
+        return load_smollm2(env_id=env_id)
+    if name.startswith("hf:"):
+        from procmem_gym.agents.hf_policy import HFPolicy
+
+        return HFPolicy.from_pretrained(name[3:], env_id=env_id, name=name)
+    if name.startswith("openai:"):
+        from procmem_gym.agents.openai_policy import OpenAIPolicy, parse_openai_agent
+
+        model, url = parse_openai_agent(name[7:])
+        return OpenAIPolicy(model, url, env_id=env_id, seed=seed)
     raise AgentError(f"unknown agent {name!r}; choose one of: {AGENTS_HELP}")

@@ -16,7 +16,7 @@ from rich.table import Table
 from procmem_gym.atomic import write_json_atomic
 from procmem_gym.cli.agents import AGENTS_HELP, make_policy
 from procmem_gym.memory import ProceduralMemory
-from procmem_gym.runner import RunSummary, Stopwatch, run_episodes, summarize
+from procmem_gym.runner import RunSummary, Stopwatch, run_episodes, run_vector_episodes, summarize
 from procmem_gym.transitions import EpisodeRecord, read_log, repair_log
 from procmem_gym.wrapper import MODES, ProceduralMemoryWrapper
 
@@ -35,6 +35,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--mode", choices=MODES, default=None, help="guide, inject or off (default: guide with --memory, else off)")
     p.add_argument("--seed", type=int, default=0, help="episode i uses seed + i (default 0)")
     p.add_argument("--out", default=None, help="output folder (default runs/<env>-<agent>-<time>)")
+    p.add_argument("--num-envs", type=int, default=1, help="step N envs as one vector env, one batched policy call per step")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     p.set_defaults(func=main)
 
@@ -64,6 +65,19 @@ def _previous_records(out: Path, config: dict[str, Any]) -> tuple[list[EpisodeRe
     if (out / "summary.json").exists():
         seconds = float(json.loads((out / "summary.json").read_text()).get("seconds", 0.0))
     return records, seconds
+
+
+def _make_env(env_id: str, num_envs: int) -> Any:
+    """Return the env, or a vector env of ``num_envs`` (its own vector entry point where it has one)."""
+    try:
+        if num_envs == 1:
+            return gym.make(env_id)
+        spec = gym.spec(env_id)
+        kwargs = {"info_history": True} if "mastermind" in str(spec.vector_entry_point or "").lower() else {}
+        return gym.make_vec(env_id, num_envs=num_envs, **kwargs)
+    except gym.error.Error as err:
+        ids = ", ".join(sorted(k for k in gym.registry if k.startswith("procmem_gym/")))
+        raise RunError(f"cannot make env {env_id!r}: {err}. procmem-gym registers: {ids}") from err
 
 
 def summary_table(summary: RunSummary, title: str = "procmem-gym run") -> Table:
@@ -101,17 +115,21 @@ def main(args: argparse.Namespace, console: Console) -> int:
         memory = ProceduralMemory.load(snapshot_path if args.resume and snapshot_path.exists() else args.memory)
     write_json_atomic(out / "config.json", {**config, "episodes": args.episodes})
 
-    try:
-        env = gym.make(args.env)
-    except gym.error.Error as err:
-        ids = ", ".join(sorted(k for k in gym.registry if k.startswith("procmem_gym/")))
-        raise RunError(f"cannot make env {args.env!r}: {err}. procmem-gym registers: {ids}") from err
-    policy = make_policy(args.agent, env, args.seed)
+    if args.num_envs < 1:
+        raise RunError(f"--num-envs must be at least 1, got {args.num_envs}")
+    env = _make_env(args.env, args.num_envs)
+    space = env.single_action_space if args.num_envs > 1 else env.action_space
+    policy = make_policy(args.agent, args.env, space, args.seed, console)
+    wrapper_kwargs: dict[str, Any] = {}
+    if args.num_envs > 1:
+        wrapper_kwargs["episode_limit"] = args.episodes - len(records)
     wrapped = ProceduralMemoryWrapper(
-        env, memory, mode=mode, log_path=out / "transitions.jsonl", append=args.resume, episode_offset=len(records)
+        env, memory, mode=mode, log_path=out / "transitions.jsonl", append=args.resume, episode_offset=len(records),
+        **wrapper_kwargs,
     )
     watch = Stopwatch(seconds)
     todo = range(len(records), args.episodes)
+    previous = json.loads((out / "summary.json").read_text()) if args.resume and (out / "summary.json").exists() else {}
 
     def snapshot() -> RunSummary:
         return summarize(
@@ -121,8 +139,8 @@ def main(args: argparse.Namespace, console: Console) -> int:
             seconds=round(watch.seconds, 3),
             skills=len(memory) if memory is not None else 0,
             memory_tokens=memory.tokens() if memory is not None else 0,
-            model_calls=getattr(policy, "model_calls", 0),
-            generated_tokens=getattr(policy, "generated_tokens", 0),
+            model_calls=previous.get("model_calls", 0) + getattr(policy, "model_calls", 0),
+            generated_tokens=previous.get("generated_tokens", 0) + getattr(policy, "generated_tokens", 0),
         )
 
     interrupted = False
@@ -147,7 +165,11 @@ def main(args: argparse.Namespace, console: Console) -> int:
             write_json_atomic(out / "summary.json", s.to_dict())
 
         try:
-            run_episodes(wrapped, policy, todo, seed=args.seed, on_episode=on_episode)
+            if args.num_envs > 1:
+                # a resumed batched run starts its remaining episodes from seed + episodes done
+                run_vector_episodes(wrapped, policy, len(todo), seed=args.seed + len(records), on_episode=on_episode)
+            else:
+                run_episodes(wrapped, policy, todo, seed=args.seed, on_episode=on_episode)
         except KeyboardInterrupt:
             interrupted = True
         finally:
