@@ -22,7 +22,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .policy import BasePolicy
-from .prompts import PromptTemplate, build_messages, mastermind_variant, parse_action, template_for
+from .prompts import PromptTemplate, SlotHistory, build_messages, mastermind_variant, parse_action, template_for
 
 __all__ = ["HFPolicy", "ModelNotFoundError", "require_torch"]
 
@@ -79,7 +79,7 @@ class HFPolicy(BasePolicy):
             self.name = name
         self.model_calls = 0
         self.generated_tokens = 0
-        self._histories: dict[int, list[tuple[str, str]]] = {}
+        self.history = SlotHistory(self.template.history)
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -101,16 +101,13 @@ class HFPolicy(BasePolicy):
     # ------------------------------------------------------------------ prompts
     def reset(self, seed: int | None = None, index: int | None = None) -> None:
         """Forget the history of one batch slot (``index``) or of all; seed torch for sampling."""
-        if index is None:
-            self._histories = {}
-        else:
-            self._histories.pop(index, None)
+        self.history.clear(index)
         if seed is not None:
             self.torch.manual_seed(seed)
 
     def prompt(self, observation: Any, info: dict[str, Any], slot: int = 0) -> str:
         """Return the chat prompt for one observation (history of ``slot``, guidance from ``info``)."""
-        messages = build_messages(self.template, str(observation), info, self._histories.get(slot, ()))
+        messages = build_messages(self.template, str(observation), info, self.history.get(slot))
         if getattr(self.tokenizer, "chat_template", None):
             return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
         return "\n\n".join(m["content"] for m in messages) + "\n\nAnswer: "
@@ -243,8 +240,7 @@ class HFPolicy(BasePolicy):
             for r, text in zip(rest, texts):
                 actions[r] = parse_action(text, self.template)
         for r, slot in enumerate(slots):
-            self._histories.setdefault(slot, []).append((str(observations[r]), actions[r]))
-            del self._histories[slot][: -max(self.template.history, 1)]
+            self.history.add(slot, observations[r], actions[r])
         return [a if a is not None else "" for a in actions]
 
 

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
 
 from .policy import BasePolicy
-from .prompts import PromptTemplate, build_messages, mastermind_variant, parse_action, template_for
+from .prompts import PromptTemplate, SlotHistory, build_messages, mastermind_variant, parse_action, template_for
 
 __all__ = ["OpenAIPolicy", "ServerError", "parse_openai_agent"]
 
@@ -63,14 +63,11 @@ class OpenAIPolicy(BasePolicy):
         self.seed = seed
         self.model_calls = 0
         self.generated_tokens = 0
-        self._histories: dict[int, list[tuple[str, str]]] = {}
+        self.history = SlotHistory(self.template.history)
 
     def reset(self, seed: int | None = None, index: int | None = None) -> None:
         """Forget one slot's history (or all); remember the seed sent with requests."""
-        if index is None:
-            self._histories = {}
-        else:
-            self._histories.pop(index, None)
+        self.history.clear(index)
         if seed is not None:
             self.seed = seed
 
@@ -123,7 +120,7 @@ class OpenAIPolicy(BasePolicy):
         jobs = []
         for o, i, s in zip(observations, infos, slots):
             regex = _guess_regex(mastermind_variant(i)) if self.constrain else None
-            jobs.append((build_messages(self.template, str(o), i, self._histories.get(s, ())), regex))
+            jobs.append((build_messages(self.template, str(o), i, self.history.get(s)), regex))
         with ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(jobs)))) as pool:
             texts = list(pool.map(lambda job: self._complete(*job), jobs))
         actions = []
@@ -133,8 +130,7 @@ class OpenAIPolicy(BasePolicy):
             if self.constrain and commands:
                 action = snap(action, [str(c) for c in commands])
             actions.append(action)
-            self._histories.setdefault(slot, []).append((str(obs), action))
-            del self._histories[slot][: -max(self.template.history, 1)]
+            self.history.add(slot, obs, action)
         return actions
 
     def logprob(self, prompts: Sequence[str], continuations: Sequence[str]) -> Any:

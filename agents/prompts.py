@@ -122,3 +122,35 @@ def mastermind_variant(info: dict[str, Any]) -> tuple[int, int, bool, frozenset]
     except (KeyError, TypeError, ValueError):
         tried = frozenset()
     return (*variant, tried)
+
+
+class SlotHistory:
+    """Recent ``(observation, action)`` pairs per batch slot, as the prompts show them.
+
+    >>> h = SlotHistory(keep=2)
+    >>> for n in range(3):
+    ...     h.add(0, f"obs {n}", f"act {n}")
+    >>> h.get(0)
+    [('obs 1', 'act 1'), ('obs 2', 'act 2')]
+    """
+
+    def __init__(self, keep: int) -> None:
+        self.keep = max(keep, 1)
+        self._slots: dict[int, list[tuple[str, str]]] = {}
+
+    def get(self, slot: int) -> list[tuple[str, str]]:
+        """Return the pairs of a slot, oldest first."""
+        return self._slots.get(slot, [])
+
+    def add(self, slot: int, observation: Any, action: str) -> None:
+        """Append a pair to a slot, keeping the last ``keep``."""
+        pairs = self._slots.setdefault(slot, [])
+        pairs.append((str(observation), action))
+        del pairs[: -self.keep]
+
+    def clear(self, slot: int | None = None) -> None:
+        """Forget one slot, or every slot."""
+        if slot is None:
+            self._slots = {}
+        else:
+            self._slots.pop(slot, None)

@@ -24,6 +24,7 @@ MODULES = [
     "procmem_gym.envs.mastermind.rules",
     "procmem_gym.agents.mastermind_solver",
     "procmem_gym.agents.random_policy",
+    "procmem_gym.agents.prompts",
 ]
 
 
