@@ -83,9 +83,15 @@ class HFPolicy(BasePolicy):
 
     # ------------------------------------------------------------------ loading
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike, gguf_file: str | None = None, **kwargs: Any) -> "HFPolicy":
-        """Load a model folder (or ``gguf_file`` inside it) with ``local_files_only=True``."""
-        _, transformers = require_torch()
+    def from_pretrained(
+        cls, path: str | os.PathLike, gguf_file: str | None = None, dtype: str | None = None, **kwargs: Any
+    ) -> "HFPolicy":
+        """Load a model folder (or ``gguf_file`` inside it) with ``local_files_only=True``.
+
+        ``dtype="bfloat16"`` halves memory and, on CPUs with AMX or AVX512-BF16, makes batched
+        generation several times faster; float32 (the default) keeps log-probabilities exact.
+        """
+        torch, transformers = require_torch()
         path = Path(path)
         if path.suffix == ".gguf" and gguf_file is None:
             path, gguf_file = path.parent, path.name
@@ -96,6 +102,10 @@ class HFPolicy(BasePolicy):
         transformers.utils.logging.disable_progress_bar()
         tokenizer = transformers.AutoTokenizer.from_pretrained(path, local_files_only=True, **extra)
         model = transformers.AutoModelForCausalLM.from_pretrained(path, local_files_only=True, **extra)
+        if dtype is not None:
+            if dtype not in ("float32", "bfloat16", "float16"):
+                raise ValueError(f"dtype must be float32, bfloat16 or float16, got {dtype!r}")
+            model = model.to(getattr(torch, dtype))
         return cls(model, tokenizer, **kwargs)
 
     # ------------------------------------------------------------------ prompts

@@ -74,11 +74,11 @@ def build_cache(target: Path) -> None:
         raise
 
 
-def load_smollm2(use_cache: bool = True, **kwargs: Any) -> HFPolicy:
+def load_smollm2(use_cache: bool = True, dtype: str | None = None, **kwargs: Any) -> HFPolicy:
     """Return SmolLM2-135M-Instruct as an :class:`HFPolicy` (from the cache; built on first use)."""
     target = cached_smollm2_dir()
     if use_cache:
         if not _is_complete(target):
             build_cache(target)
-        return HFPolicy.from_pretrained(target, name="smollm2", **kwargs)
-    return HFPolicy.from_pretrained(smollm2_package_dir(), gguf_file=SMOLLM2_GGUF, name="smollm2", **kwargs)
+        return HFPolicy.from_pretrained(target, name="smollm2", dtype=dtype, **kwargs)
+    return HFPolicy.from_pretrained(smollm2_package_dir(), gguf_file=SMOLLM2_GGUF, name="smollm2", dtype=dtype, **kwargs)

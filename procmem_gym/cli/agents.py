@@ -21,7 +21,9 @@ def _is_mastermind(env_id: str) -> bool:
     return "mastermind" in entry.lower()
 
 
-def make_policy(name: str, env_id: str, action_space: gym.Space | None, seed: int, console: Any = None) -> Any:
+def make_policy(
+    name: str, env_id: str, action_space: gym.Space | None, seed: int, console: Any = None, dtype: str | None = None
+) -> Any:
     """Return the policy ``name`` describes, checked against the env ``env_id``."""
     if name == "random":
         from procmem_gym.agents import RandomPolicy
@@ -40,11 +42,11 @@ def make_policy(name: str, env_id: str, action_space: gym.Space | None, seed: in
 
         if console is not None and not _is_complete(cached_smollm2_dir()):
             console.print(f"first use of smollm2: de-quantising the GGUF model into {cached_smollm2_dir()} (once, ~20 s)")
-        return load_smollm2(env_id=env_id)
+        return load_smollm2(env_id=env_id, dtype=dtype)
     if name.startswith("hf:"):
         from procmem_gym.agents.hf_policy import HFPolicy
 
-        return HFPolicy.from_pretrained(name[3:], env_id=env_id, name=name)
+        return HFPolicy.from_pretrained(name[3:], env_id=env_id, name=name, dtype=dtype)
     if name.startswith("openai:"):
         from procmem_gym.agents.openai_policy import OpenAIPolicy, parse_openai_agent
 

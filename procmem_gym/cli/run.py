@@ -36,6 +36,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="episode i uses seed + i (default 0)")
     p.add_argument("--out", default=None, help="output folder (default runs/<env>-<agent>-<time>)")
     p.add_argument("--num-envs", type=int, default=1, help="step N envs as one vector env, one batched policy call per step")
+    p.add_argument("--dtype", choices=("float32", "bfloat16"), default=None,
+                   help="weights of an LLM agent (default float32; bfloat16 is much faster in batches on AMX CPUs)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     p.set_defaults(func=main)
 
@@ -119,7 +121,7 @@ def main(args: argparse.Namespace, console: Console) -> int:
         raise RunError(f"--num-envs must be at least 1, got {args.num_envs}")
     env = _make_env(args.env, args.num_envs)
     space = env.single_action_space if args.num_envs > 1 else env.action_space
-    policy = make_policy(args.agent, args.env, space, args.seed, console)
+    policy = make_policy(args.agent, args.env, space, args.seed, console, dtype=args.dtype)
     wrapper_kwargs: dict[str, Any] = {}
     if args.num_envs > 1:
         wrapper_kwargs["episode_limit"] = args.episodes - len(records)

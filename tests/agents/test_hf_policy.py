@@ -119,3 +119,15 @@ def test_missing_model_is_a_clear_error(tmp_path):
         HFPolicy.from_pretrained(tmp_path / "nope")
     with pytest.raises(ModelNotFoundError):
         HFPolicy.from_pretrained(tmp_path / "model.gguf")
+
+
+def test_bfloat16_weights_still_give_valid_guesses(tiny_model_dir):
+    policy = HFPolicy.from_pretrained(tiny_model_dir, env_id="procmem_gym/Mastermind-v0", dtype="bfloat16")
+    assert next(policy.model.parameters()).dtype == torch.bfloat16
+    env = gym.make("procmem_gym/Mastermind-v0")
+    obs, info = env.reset(seed=0)
+    obs, _, _, _, info = env.step(policy.act(obs, info))
+    assert info["invalid_reason"] is None
+    assert np.isfinite(policy.logprob(["a prompt"], [" more"])[0])
+    with pytest.raises(ValueError, match="dtype"):
+        HFPolicy.from_pretrained(tiny_model_dir, dtype="int3")
