@@ -132,6 +132,9 @@ class MiniLMEmbedder:
                     from transformers import AutoModel, AutoTokenizer
                 except ImportError as err:
                     raise ImportError('the MiniLM embedder needs torch and transformers: pip install "procmem-gym[hf]"') from err
+                import transformers
+
+                transformers.utils.logging.disable_progress_bar()
                 tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
                 model = AutoModel.from_pretrained(path, local_files_only=True).eval()
                 _MINILM_CACHE[path] = (torch, tokenizer, model)

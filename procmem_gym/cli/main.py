@@ -8,6 +8,7 @@ import sys
 from rich.console import Console
 
 from procmem_gym import __version__
+from procmem_gym.cli import learn as learn_cmd
 from procmem_gym.cli import memory_cmd
 from procmem_gym.cli import run as run_cmd
 from procmem_gym.cli.agents import AgentError
@@ -24,11 +25,12 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     run_cmd.add_parser(subparsers)
     memory_cmd.add_parser(subparsers)
+    learn_cmd.add_parsers(subparsers)
     return parser
 
 
 #: Errors that are the user's to fix: printed as one line, no traceback.
-USER_ERRORS = (run_cmd.RunError, AgentError, MemoryFormatError, SkillError, FileNotFoundError, ImportError, ValueError)
+USER_ERRORS = (run_cmd.RunError, learn_cmd.LearnError, AgentError, MemoryFormatError, SkillError, FileNotFoundError, ImportError, ValueError)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args, console) or 0)
     except USER_ERRORS as err:
-        Console(stderr=True).print(f"[red]error:[/red] {err}", highlight=False)
+        Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {err}", highlight=False)
         return 1
 
 

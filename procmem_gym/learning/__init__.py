@@ -1,0 +1,1 @@
+"""Learning procedural memory: ProcMEM's Non-Parametric PPO and MemP's build / retrieve / update."""

@@ -1,0 +1,119 @@
+"""Experience from transition logs: episodes, skill segments, and advantages per skill use."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+from procmem_gym.transitions import EpisodeRecord, Transition, read_log
+
+__all__ = ["Episode", "Segment", "load_episodes", "split_segments", "advantages", "Sample", "samples_for"]
+
+
+@dataclass(frozen=True)
+class Episode:
+    """One finished episode: its transitions in order and its record."""
+
+    record: EpisodeRecord
+    transitions: tuple[Transition, ...]
+
+    @property
+    def return_(self) -> float:
+        """Return the episode's return."""
+        return self.record.return_
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Consecutive steps taken under one activation of a skill."""
+
+    skill: str
+    episode: int
+    steps: tuple[Transition, ...]
+    episode_return: float
+    completed: bool
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One logged decision with its advantage: what the PPO gate scores."""
+
+    observation: str
+    action: str
+    advantage: float
+
+
+def group_episodes(items: Iterable[Transition | EpisodeRecord]) -> list[Episode]:
+    """Return the finished episodes of a log's items (transitions of unfinished episodes are dropped)."""
+    pending: dict[int, list[Transition]] = {}
+    episodes = []
+    for item in items:
+        if isinstance(item, Transition):
+            pending.setdefault(item.episode, []).append(item)
+        else:
+            steps = sorted(pending.pop(item.episode, []), key=lambda t: t.t)
+            episodes.append(Episode(item, tuple(steps)))
+    return episodes
+
+
+def load_episodes(path: str | os.PathLike) -> list[Episode]:
+    """Return the finished episodes of a transition log."""
+    return group_episodes(read_log(path))
+
+
+def split_segments(episode: Episode) -> list[Segment]:
+    """Return the skill segments of an episode: a new segment starts when the skill changes or ended."""
+    segments: list[Segment] = []
+    current: list[Transition] = []
+    for tr in episode.transitions:
+        if tr.skill is None:
+            if current:
+                segments.append(_segment(current, episode))
+                current = []
+            continue
+        if current and (current[-1].skill != tr.skill or current[-1].skill_event == "terminate" or tr.skill_event == "activate"):
+            segments.append(_segment(current, episode))
+            current = []
+        current.append(tr)
+    if current:
+        segments.append(_segment(current, episode))
+    return segments
+
+
+def _segment(steps: list[Transition], episode: Episode) -> Segment:
+    return Segment(steps[0].skill, episode.record.episode, tuple(steps), episode.return_, steps[-1].skill_event == "terminate")
+
+
+def advantages(episodes: Sequence[Episode], baseline: str = "mean") -> dict[str, list[tuple[Segment, float]]]:
+    """Return ``{skill: [(segment, advantage), ...]}``: episode return minus a baseline.
+
+    ``baseline="mean"``: the mean return of all the episodes; ``"without"``: the mean return of
+    the episodes that did not use that skill (the mean of all when every episode used it).
+    """
+    if baseline not in ("mean", "without"):
+        raise ValueError(f"baseline must be 'mean' or 'without', got {baseline!r}")
+    if not episodes:
+        return {}
+    mean = sum(e.return_ for e in episodes) / len(episodes)
+    out: dict[str, list[tuple[Segment, float]]] = {}
+    for e in episodes:
+        for seg in split_segments(e):
+            out.setdefault(seg.skill, []).append((seg, 0.0))
+    for skill, pairs in out.items():
+        base = mean
+        if baseline == "without":
+            others = [e.return_ for e in episodes if skill not in e.record.skills_used]
+            base = sum(others) / len(others) if others else mean
+        out[skill] = [(seg, seg.episode_return - base) for seg, _ in pairs]
+    return out
+
+
+def samples_for(pairs: Sequence[tuple[Segment, float]], policy_only: bool = False) -> list[Sample]:
+    """Return the gate samples of a skill's segments (with ``policy_only``, steps the policy chose)."""
+    return [
+        Sample(tr.observation, tr.action, adv)
+        for seg, adv in pairs
+        for tr in seg.steps
+        if not policy_only or tr.action_source == "policy"
+    ]

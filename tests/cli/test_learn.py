@@ -1,0 +1,76 @@
+"""`procmem-gym learn` end to end with a tiny random model, resume, and `procmem-gym build`."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from procmem_gym import ProceduralMemory
+from procmem_gym.cli.main import main
+
+pytest.importorskip("transformers")
+
+
+def learn(tmp_path, model, out, *extra):
+    return main(["learn", "--agent", f"hf:{model}", "--episodes", "4", "--num-envs", "2", "--eval-episodes", "2",
+                 "--out", str(out), *extra])
+
+
+def test_learn_two_iterations_then_resume(tmp_path, tiny_model_dir, capsys):
+    out = tmp_path / "learn"
+    assert learn(tmp_path, tiny_model_dir, out, "--iterations", "1") == 0
+    memory_file = out / "memory.json"
+    first = ProceduralMemory.load(memory_file)
+    assert json.loads((out / "state.json").read_text())["iterations_done"] == 1
+    iter0 = (out / "iter-000" / "transitions.jsonl").read_bytes()
+    # a second invocation without --resume refuses to overwrite
+    assert learn(tmp_path, tiny_model_dir, out, "--iterations", "2") == 1
+    assert "--resume" in capsys.readouterr().err
+    assert learn(tmp_path, tiny_model_dir, out, "--iterations", "2", "--resume") == 0
+    state = json.loads((out / "state.json").read_text())
+    assert state["iterations_done"] == 2 and state["settings"]["method"] == "npppo"
+    assert (out / "iter-000" / "transitions.jsonl").read_bytes() == iter0  # the finished iteration is kept
+    memory = ProceduralMemory.load(memory_file)
+    assert memory.iteration == 1 and len(memory.history) == 2
+    assert len(memory.events) >= len(first.events)
+    kinds = {e["kind"] for e in memory.events}
+    assert kinds <= {"add", "update", "reject", "prune", "merge"} and kinds & {"add", "reject"}
+    for e in memory.events:
+        if e["kind"] == "reject" and "gate" in (e["detail"] or {}):
+            assert {"accepted", "surrogate_new", "surrogate_old", "mean_abs_log_ratio"} <= set(e["detail"]["gate"])
+    report = json.loads((out / "iter-001" / "report.json").read_text())
+    assert report["iteration"] == 1 and report["episodes"] == 4
+    evaluation = json.loads((out / "evaluation.json").read_text())
+    assert evaluation["no_memory"]["episodes"] == 2 and evaluation["learned_memory"]["skills"] == len(memory)
+    assert "no memory" in capsys.readouterr().out
+
+
+def test_memp_online(tmp_path, tiny_model_dir):
+    out = tmp_path / "memp"
+    assert learn(tmp_path, tiny_model_dir, out, "--iterations", "1", "--method", "memp", "--update", "vanilla") == 0
+    memory = ProceduralMemory.load(out / "memory.json")
+    assert len(memory) >= 1 and all(s.lineage.method == "memp:trajectory" for s in memory)
+
+
+def test_build_from_solver_trajectories(tmp_path, capsys):
+    run_out = tmp_path / "solver"
+    assert main(["run", "--env", "procmem_gym/Mastermind-v0", "--agent", "solver", "--episodes", "20", "--out", str(run_out)]) == 0
+    memory_file = tmp_path / "m.json"
+    assert main(["build", "--trajectories", str(run_out / "transitions.jsonl"), "--strategy", "script",
+                 "--memory", str(memory_file), "--env", "procmem_gym/Mastermind-v0", "--agent", "solver"]) == 0
+    out = capsys.readouterr().out
+    assert "compression" in out
+    memory = ProceduralMemory.load(memory_file)
+    assert any(s.execution.steps == ("[1 2 3 4]",) for s in memory)
+    assert all(s.lineage.agent == "solver" for s in memory)
+    # the memory built from the solver is used by another agent (cross-agent transfer)
+    assert main(["run", "--env", "procmem_gym/Mastermind-v0", "--agent", "random", "--episodes", "5",
+                 "--memory", str(memory_file), "--mode", "inject", "--out", str(tmp_path / "transfer")]) == 0
+    summary = json.loads((tmp_path / "transfer" / "summary.json").read_text())
+    assert summary["reuse_rate"] == 1.0
+
+
+def test_build_errors(tmp_path, capsys):
+    assert main(["build", "--trajectories", str(tmp_path / "none.jsonl"), "--strategy", "script", "--memory", str(tmp_path / "m.json")]) == 1
+    assert "no such trajectory file" in capsys.readouterr().err
