@@ -299,10 +299,17 @@ class ProceduralMemory:
             sims = self._text_vectors.matrix @ self._text_vectors.matrix[me]
             sims[me] = -1.0
             sims[~alive] = -1.0
-            other = int(np.argmax(sims))
-            if sims[other] < self.merge_threshold:
+            a = self._skills[sid]
+            other = -1
+            for k in np.argsort(-sims)[:8]:  # the most similar texts that are also the same procedure
+                if sims[k] < self.merge_threshold:
+                    break
+                if _same_procedure(a, self._skills[ids[int(k)]]):
+                    other = int(k)
+                    break
+            if other < 0:
                 continue
-            a, b = self._skills[sid], self._skills[ids[other]]
+            b = self._skills[ids[other]]
             keep, drop = (a, b) if (a.score, a.stats.episodes, b.id) > (b.score, b.stats.episodes, a.id) else (b, a)
             self._skills[keep.id] = keep.with_(stats=_sum_stats(keep.stats, drop.stats))
             self.remove(drop.id, "merge", {"into": keep.id, "similarity": round(float(sims[other]), 4)})
@@ -398,6 +405,17 @@ class ProceduralMemory:
         memory.events = list(events)
         memory._version += 1
         return memory
+
+
+def _same_procedure(a: Skill, b: Skill) -> bool:
+    """Whether two similar skills may merge: skills that act by patterns and steps must share them.
+
+    Text similarity alone would merge rules such as "after [1 2 4 6] scored 0 black play X" and
+    "after [1 2 6 4] scored 0 black play Y", which read alike but act differently.
+    """
+    if a.activation.patterns or b.activation.patterns or a.execution.steps or b.execution.steps:
+        return (a.activation.patterns, a.execution.steps) == (b.activation.patterns, b.execution.steps)
+    return True
 
 
 def _embedder_or_auto(name: str) -> Embedder | None:

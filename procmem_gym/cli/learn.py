@@ -41,6 +41,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--mode", choices=("inject", "guide"), default="inject", help="how skills act during rollouts")
     p.add_argument("--update", choices=("vanilla", "validation", "adjustment"), default="validation", help="MemP update")
     p.add_argument("--num-envs", type=int, default=8)
+    p.add_argument("--trust", type=float, default=4.0, help="PPO gate: bound on the mean |log ratio| (nats)")
     p.add_argument("--dtype", choices=("float32", "bfloat16"), default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="runs/learn")
@@ -136,7 +137,8 @@ def learn_cmd(args: argparse.Namespace, console: Console) -> int:
         if getattr(args, name) < 1:
             raise LearnError(f"--{name.replace('_', '-')} must be at least 1")
     out = Path(args.out)
-    config = NPPOConfig(iterations=args.iterations, episodes=args.episodes, num_envs=args.num_envs, mode=args.mode, seed=args.seed)
+    config = NPPOConfig(iterations=args.iterations, episodes=args.episodes, num_envs=args.num_envs, mode=args.mode,
+                        seed=args.seed, trust=args.trust)
     settings = {"env": args.env, "agent": args.agent, "method": args.method, "mode": args.mode, "seed": args.seed, "update": args.update}
     state_path = out / "state.json"
     if state_path.exists() and not args.resume:

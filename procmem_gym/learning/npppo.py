@@ -54,7 +54,7 @@ class NPPOConfig:
     k: int = 2
     eps: float = 0.2
     margin: float = 0.01
-    trust: float = 0.5
+    trust: float = 4.0  # see PPOGate
     baseline: str = "mean"
     semantic: bool = True
     max_new_skills: int = 8

@@ -208,3 +208,12 @@ def test_two_stage_search_of_large_memories_matches_the_exact_scan():
         assert rows[0] == n and abs(sims[0] - 1.0) < 1e-5  # a skill's own text finds it first, exactly scored
         recall.append(len(set(rows.tolist()) & set(top_k(index.scores(v), 5).tolist())) / 5)
     assert sum(recall) / len(recall) >= 0.9
+
+
+def test_similar_rules_that_act_differently_are_not_merged():
+    m = ProceduralMemory(embedder="hashing", merge_threshold=0.5)
+    a = m.add(Skill.create("after [1 2 4 6] scored 0 black play [3 5 1 2]", "the observation starts with: [1 2 4 6]",
+                           "play [3 5 1 2]", patterns=[r"^Submitted \[1 2 4 6\]"], steps=["[3 5 1 2]"], max_steps=1))
+    b = m.add(Skill.create("after [1 2 6 4] scored 0 black play [3 5 2 1]", "the observation starts with: [1 2 6 4]",
+                           "play [3 5 2 1]", patterns=[r"^Submitted \[1 2 6 4\]"], steps=["[3 5 2 1]"], max_steps=1))
+    assert m.maintain().merged == () and {a.id, b.id} <= {s.id for s in m.skills}
