@@ -26,7 +26,7 @@ import numpy as np
 from procmem_gym.atomic import write_text_atomic
 from procmem_gym.embedding import Embedder, make_embedder
 from procmem_gym.patterns import PatternIndex
-from procmem_gym.retrieval import Retriever, VectorIndex, make_retriever, top_k
+from procmem_gym.retrieval import Retriever, VectorIndex, make_retriever
 from procmem_gym.scoring import ScoreConfig, prunable, score
 from procmem_gym.skill import Skill, SkillError, SkillStats
 

@@ -199,3 +199,48 @@ def run_vector_episodes(
     else:
         raise RuntimeError(f"{episodes} episodes did not end within {max_steps} vector steps")
     return env.episodes[:episodes]
+
+
+def make_env(env_id: str, num_envs: int = 1, **kwargs: Any) -> Any:
+    """Return ``gymnasium.make(env_id)``, or a vector env of ``num_envs`` (its own vector entry point where it has one).
+
+    Mastermind's vector env is asked for each game's history and variant in ``info``, as the
+    single env gives them (agents read them).
+    """
+    import gymnasium as gym
+
+    if num_envs == 1:
+        return gym.make(env_id, **kwargs)
+    if "mastermind" in str(gym.spec(env_id).vector_entry_point or "").lower():
+        kwargs.setdefault("info_history", True)
+    return gym.make_vec(env_id, num_envs=num_envs, **kwargs)
+
+
+def play_logged(
+    env_id: str,
+    policy: Any,
+    memory: Any,
+    mode: str,
+    episodes: int,
+    seed: int,
+    log_path: Any,
+    num_envs: int = 1,
+    update_memory: bool = True,
+    env_kwargs: dict[str, Any] | None = None,
+) -> list[EpisodeRecord]:
+    """Play ``episodes`` episodes with ``memory`` in ``mode`` (``off`` without memory), logged to a fresh file."""
+    from pathlib import Path
+
+    log_path = Path(log_path)
+    if log_path.exists():
+        log_path.unlink()
+    mode = mode if memory is not None else "off"
+    env = make_env(env_id, num_envs, **(env_kwargs or {}))
+    extra = {"episode_limit": episodes} if num_envs > 1 else {}
+    wrapped = ProceduralMemoryWrapper(env, memory, mode=mode, log_path=log_path, update_memory=update_memory, **extra)
+    try:
+        if num_envs > 1:
+            return run_vector_episodes(wrapped, policy, episodes, seed=seed)
+        return run_episodes(wrapped, policy, range(episodes), seed=seed)
+    finally:
+        wrapped.close()

@@ -107,21 +107,10 @@ def build_cmd(args: argparse.Namespace, console: Console) -> int:
 
 def evaluate(env_id: str, policy: Any, memory: ProceduralMemory | None, mode: str, episodes: int, num_envs: int, seed: int, log: Path) -> dict:
     """Play evaluation episodes (memory stats are not updated) and return their summary numbers."""
-    from procmem_gym.runner import run_episodes, run_vector_episodes, summarize
-    from procmem_gym.wrapper import ProceduralMemoryWrapper
+    from procmem_gym.runner import play_logged, summarize
 
     calls, tokens = getattr(policy, "model_calls", 0), getattr(policy, "generated_tokens", 0)
-    if log.exists():
-        log.unlink()
-    if num_envs > 1:
-        kwargs = {"info_history": True} if "mastermind" in str(gym.spec(env_id).vector_entry_point or "").lower() else {}
-        env = ProceduralMemoryWrapper(gym.make_vec(env_id, num_envs=num_envs, **kwargs), memory, mode=mode,
-                                      log_path=log, update_memory=False, episode_limit=episodes)
-        records = run_vector_episodes(env, policy, episodes, seed=seed)
-    else:
-        env = ProceduralMemoryWrapper(gym.make(env_id), memory, mode=mode, log_path=log, update_memory=False)
-        records = run_episodes(env, policy, range(episodes), seed=seed)
-    env.close()
+    records = play_logged(env_id, policy, memory, mode, episodes, seed, log, num_envs, update_memory=False)
     s = summarize(records, env_id, getattr(policy, "name", "policy"), 0.0,
                   skills=len(memory) if memory else 0, memory_tokens=memory.tokens() if memory else 0,
                   model_calls=getattr(policy, "model_calls", 0) - calls,

@@ -16,7 +16,7 @@ from rich.table import Table
 from procmem_gym.atomic import write_json_atomic
 from procmem_gym.cli.agents import AGENTS_HELP, make_policy
 from procmem_gym.memory import ProceduralMemory
-from procmem_gym.runner import RunSummary, Stopwatch, run_episodes, run_vector_episodes, summarize
+from procmem_gym.runner import RunSummary, Stopwatch, make_env, run_episodes, run_vector_episodes, summarize
 from procmem_gym.transitions import EpisodeRecord, read_log, repair_log
 from procmem_gym.wrapper import MODES, ProceduralMemoryWrapper
 
@@ -70,13 +70,9 @@ def _previous_records(out: Path, config: dict[str, Any]) -> tuple[list[EpisodeRe
 
 
 def _make_env(env_id: str, num_envs: int) -> Any:
-    """Return the env, or a vector env of ``num_envs`` (its own vector entry point where it has one)."""
+    """Return the env or vector env, with a clear error for an unknown id."""
     try:
-        if num_envs == 1:
-            return gym.make(env_id)
-        spec = gym.spec(env_id)
-        kwargs = {"info_history": True} if "mastermind" in str(spec.vector_entry_point or "").lower() else {}
-        return gym.make_vec(env_id, num_envs=num_envs, **kwargs)
+        return make_env(env_id, num_envs)
     except gym.error.Error as err:
         ids = ", ".join(sorted(k for k in gym.registry if k.startswith("procmem_gym/")))
         raise RunError(f"cannot make env {env_id!r}: {err}. procmem-gym registers: {ids}") from err

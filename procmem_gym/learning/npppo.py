@@ -25,7 +25,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-import gymnasium as gym
 import numpy as np
 
 from procmem_gym.atomic import write_json_atomic
@@ -35,10 +34,9 @@ from procmem_gym.learning.gate import GateDecision, PPOGate
 from procmem_gym.learning.semantic import gradient_prompt, parse_candidates
 from procmem_gym.memory import ProceduralMemory
 from procmem_gym.patterns import search
-from procmem_gym.runner import run_episodes, run_vector_episodes
+from procmem_gym.runner import play_logged
 from procmem_gym.skill import Skill
 from procmem_gym.tracking import SkillTracker, fill
-from procmem_gym.wrapper import ProceduralMemoryWrapper
 
 __all__ = ["NPPOConfig", "IterationReport", "NPPOLearner"]
 
@@ -131,26 +129,7 @@ class NPPOLearner:
     # ------------------------------------------------------------------ one iteration
     def rollouts(self, log: Path, seed: int, memory: ProceduralMemory | None, mode: str, episodes: int) -> list:
         """Play ``episodes`` logged episodes and return them as :class:`Episode` objects."""
-        cfg = self.config
-        if log.exists():
-            log.unlink()
-        if cfg.num_envs > 1:
-            kwargs = dict(self.env_kwargs)
-            if "mastermind" in str(gym.spec(self.env_id).vector_entry_point or "").lower():
-                kwargs["info_history"] = True
-            env = gym.make_vec(self.env_id, num_envs=cfg.num_envs, **kwargs)
-            wrapped = ProceduralMemoryWrapper(env, memory, mode=mode if memory else "off", log_path=log, episode_limit=episodes)
-            try:
-                run_vector_episodes(wrapped, self.policy, episodes, seed=seed)
-            finally:
-                wrapped.close()
-        else:
-            env = gym.make(self.env_id, **self.env_kwargs)
-            wrapped = ProceduralMemoryWrapper(env, memory, mode=mode if memory else "off", log_path=log)
-            try:
-                run_episodes(wrapped, self.policy, range(episodes), seed=seed)
-            finally:
-                wrapped.close()
+        play_logged(self.env_id, self.policy, memory, mode, episodes, seed, log, self.config.num_envs, env_kwargs=self.env_kwargs)
         return load_episodes(log)
 
     def iteration(self, i: int) -> IterationReport:

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from procmem_gym.learning.abstraction import abstract_step, decisions_of, mine_rules, rule_skill
-from procmem_gym.learning.experience import Episode, advantages, group_episodes, samples_for, split_segments
+from procmem_gym.learning.experience import advantages, group_episodes, samples_for, split_segments
 from procmem_gym.learning.semantic import gradient_prompt, parse_candidates
 from procmem_gym.skill import Skill
 from procmem_gym.transitions import EpisodeRecord, Transition
