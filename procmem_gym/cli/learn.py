@@ -161,6 +161,8 @@ def learn_cmd(args: argparse.Namespace, console: Console) -> int:
         )
 
     out.mkdir(parents=True, exist_ok=True)
+    if not args.resume:  # the settings are checked by a later --resume, even after an interruption
+        write_json_atomic(state_path, {"iterations_done": 0, "settings": settings})
     if args.method == "npppo":
         learner = NPPOLearner(args.env, policy, memory, out, config, on_iteration=show)
         start = learner.finished_iterations() if args.resume else 0
@@ -176,8 +178,6 @@ def learn_cmd(args: argparse.Namespace, console: Console) -> int:
         except KeyboardInterrupt:
             console.print(f"[yellow]interrupted; continue with: procmem-gym learn ... --out {out} --resume[/yellow]")
             return 130
-    state = json.loads(state_path.read_text()) if state_path.exists() else {}
-    write_json_atomic(state_path, {**state, "settings": settings})
     if args.memory:
         memory.save(memory_path)
 
@@ -232,5 +232,6 @@ def _learn_memp(args: argparse.Namespace, policy: Any, memory: ProceduralMemory,
                                  float(np.mean([bool(e.record.skills_used) for e in episodes])),
                                  added, rejected, len(report_m.pruned) + len(report_m.over_capacity), len(report_m.merged), len(memory))
         write_json_atomic(folder / "report.json", report.to_dict())
-        write_json_atomic(out / "state.json", {"iterations_done": i + 1, "config": asdict(config), "env": args.env})
+        state = json.loads((out / "state.json").read_text()) if (out / "state.json").exists() else {}
+        write_json_atomic(out / "state.json", {**state, "iterations_done": i + 1, "config": asdict(config), "env": args.env})
         show(report)

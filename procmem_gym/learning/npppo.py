@@ -30,7 +30,7 @@ import numpy as np
 from procmem_gym.atomic import write_json_atomic
 from procmem_gym.learning.abstraction import decisions_of, mine_rules, rule_skill
 from procmem_gym.learning.experience import Sample, advantages, load_episodes, samples_for
-from procmem_gym.learning.gate import GateDecision, PPOGate
+from procmem_gym.learning.gate import GateDecision, PPOGate, RolloutGate
 from procmem_gym.learning.semantic import gradient_prompt, parse_candidates
 from procmem_gym.memory import ProceduralMemory
 from procmem_gym.patterns import search
@@ -58,6 +58,7 @@ class NPPOConfig:
     max_new_skills: int = 8
     max_samples: int = 32
     min_support: int = 2
+    rollout_episodes: int = 8  # paired validation episodes per candidate when the policy has no log-probabilities
     seed: int = 0
 
 
@@ -165,7 +166,8 @@ class NPPOLearner:
             skills=len(self.memory),
         )
         write_json_atomic(folder / "report.json", {**report.to_dict(), "events": self.memory.events[events_before:]})
-        write_json_atomic(self.state_path, {"iterations_done": i + 1, "config": asdict(cfg), "env": self.env_id})
+        state = json.loads(self.state_path.read_text()) if self.state_path.exists() else {}
+        write_json_atomic(self.state_path, {**state, "iterations_done": i + 1, "config": asdict(cfg), "env": self.env_id})
         return report
 
     # ------------------------------------------------------------------ candidates
@@ -177,7 +179,7 @@ class NPPOLearner:
     def _gate(self, samples: list[Sample], old: Skill | None, new: Skill) -> GateDecision:
         logprob = self._logprob()
         if logprob is None:
-            return GateDecision(False, 0.0, 0.0, 0.0, len(samples), "the policy gives no log-probabilities")
+            return self._rollout_gate(old, new)
         rng = np.random.default_rng([self.config.seed, len(self.memory.events)])
         if len(samples) > self.config.max_samples:
             samples = [samples[k] for k in sorted(rng.choice(len(samples), self.config.max_samples, replace=False))]
@@ -189,8 +191,30 @@ class NPPOLearner:
                 lambda obs: prompt(obs, _guidance_info(old, obs), slot=-1),
                 lambda obs: prompt(obs, _guidance_info(new, obs), slot=-1),
             )
-        except NotImplementedError as err:
-            return GateDecision(False, 0.0, 0.0, 0.0, len(samples), str(err))
+        except NotImplementedError:  # e.g. an OpenAI-compatible server
+            return self._rollout_gate(old, new)
+
+    def _rollout_gate(self, old: Skill | None, new: Skill) -> GateDecision:
+        """Paired validation rollouts (same seeds) with the current memory and with the candidate in it."""
+        cfg = self.config
+        gate = RolloutGate(episodes=cfg.rollout_episodes, margin=cfg.margin)
+        folder = self.out / f"iter-{self.memory.iteration:03d}" / "gate"
+        count = len(self.memory.events)
+
+        def run_with(use_candidate: bool, seeds: list[int]) -> list[float]:
+            trial = ProceduralMemory.from_dict(self.memory.to_dict(), embedder=self.memory.embedder)
+            if use_candidate:
+                if old is not None and old.id in trial:
+                    trial.update(old.id, new)
+                elif new.id not in trial:
+                    trial.add(new)
+            log = folder / f"{count}-{'new' if use_candidate else 'old'}.jsonl"
+            folder.mkdir(parents=True, exist_ok=True)
+            records = play_logged(self.env_id, self.policy, trial, cfg.mode, len(seeds), seeds[0], log, cfg.num_envs,
+                                  update_memory=False, env_kwargs=self.env_kwargs)
+            return [r.return_ for r in records]
+
+        return gate.evaluate(run_with, [cfg.seed + 500_000 + 1000 * self.memory.iteration + k for k in range(cfg.rollout_episodes)])
 
     def _revise(self, adv: dict) -> tuple[int, int]:
         """Semantic gradient and gate for every skill that was used."""

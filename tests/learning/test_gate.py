@@ -79,3 +79,24 @@ def test_rollout_gate_compares_paired_returns():
 
     d = RolloutGate(episodes=4).evaluate(run_with, range(10))
     assert d.accepted and d.samples == 4 and d.surrogate_new == pytest.approx(0.6)
+
+
+def test_learner_falls_back_to_paired_rollouts_without_log_probabilities(tmp_path):
+    """A policy without logprob (the random agent here, a chat server in practice) is gated by rollouts."""
+    from procmem_gym import ProceduralMemory, Skill
+    from procmem_gym.agents import RandomPolicy
+    from procmem_gym.learning.npppo import NPPOConfig, NPPOLearner
+
+    memory = ProceduralMemory(embedder="hashing")
+    learner = NPPOLearner("procmem_gym/Mastermind-v0", RandomPolicy(seed=0), memory, tmp_path,
+                          NPPOConfig(rollout_episodes=6, margin=0.0))
+    # all digits found, none in place: trying the derangements beats random guessing
+    derange = Skill.create("derange", "0 black 4 white", "try the derangements",
+                           patterns=[r"^Submitted \[(?P<a>\d) (?P<b>\d) (?P<c>\d) (?P<d>\d)\]\. Feedback: 0 black peg\(s\), 4 white"],
+                           steps=["[{b} {a} {d} {c}]", "[{b} {c} {d} {a}]", "[{b} {d} {a} {c}]"], max_steps=3)
+    opener = Skill.create("open", "start", "open with [2 1 4 3]", patterns=["^You are playing"], steps=["[2 1 4 3]"], max_steps=1)
+    memory.add(opener)
+    decision = learner._gate([], None, derange)
+    assert decision.samples == 6 and "paired rollouts" in decision.reason
+    assert decision.surrogate_new != decision.surrogate_old or not decision.accepted
+    assert len(list((tmp_path / "iter-000" / "gate").glob("*.jsonl"))) == 2
