@@ -227,6 +227,7 @@ def play_logged(
     num_envs: int = 1,
     update_memory: bool = True,
     env_kwargs: dict[str, Any] | None = None,
+    on_episode: Callable[[EpisodeRecord], None] | None = None,
 ) -> list[EpisodeRecord]:
     """Play ``episodes`` episodes with ``memory`` in ``mode`` (``off`` without memory), logged to a fresh file."""
     from pathlib import Path
@@ -240,7 +241,7 @@ def play_logged(
     wrapped = ProceduralMemoryWrapper(env, memory, mode=mode, log_path=log_path, update_memory=update_memory, **extra)
     try:
         if num_envs > 1:
-            return run_vector_episodes(wrapped, policy, episodes, seed=seed)
-        return run_episodes(wrapped, policy, range(episodes), seed=seed)
+            return run_vector_episodes(wrapped, policy, episodes, seed=seed, on_episode=on_episode)
+        return run_episodes(wrapped, policy, range(episodes), seed=seed, on_episode=on_episode)
     finally:
         wrapped.close()

@@ -15,6 +15,7 @@ from typing import Any
 
 import gymnasium as gym
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from procmem_gym.atomic import write_json_atomic
@@ -153,7 +154,15 @@ def learn_cmd(args: argparse.Namespace, console: Console) -> int:
     space = gym.make(args.env).action_space
     policy = make_policy(args.agent, args.env, space, args.seed, console, dtype=args.dtype)
 
+    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        console=console, transient=True, disable=not console.is_terminal)
+    task = progress.add_task("iteration", total=args.episodes)
+
+    def episode_done(_: Any) -> None:
+        progress.advance(task)
+
     def show(report: Any) -> None:
+        progress.reset(task, description=f"iteration {report.iteration + 1}")
         console.print(
             f"iteration {report.iteration}: return {report.mean_return:.3f}  success {report.success_rate:.0%}  "
             f"reuse {report.reuse_rate:.0%}  admitted {report.admitted}  rejected {report.rejected}  "
@@ -164,17 +173,19 @@ def learn_cmd(args: argparse.Namespace, console: Console) -> int:
     if not args.resume:  # the settings are checked by a later --resume, even after an interruption
         write_json_atomic(state_path, {"iterations_done": 0, "settings": settings})
     if args.method == "npppo":
-        learner = NPPOLearner(args.env, policy, memory, out, config, on_iteration=show)
+        learner = NPPOLearner(args.env, policy, memory, out, config, on_iteration=show, on_episode=episode_done)
         start = learner.finished_iterations() if args.resume else 0
         try:
-            learner.run(start)
+            with progress:
+                learner.run(start)
         except KeyboardInterrupt:
             console.print(f"[yellow]interrupted; continue with: procmem-gym learn ... --out {out} --resume[/yellow]")
             return 130
     else:
         start = _memp_finished(out) if args.resume else 0
         try:
-            _learn_memp(args, policy, memory, out, config, start, show)
+            with progress:
+                _learn_memp(args, policy, memory, out, config, start, show, episode_done)
         except KeyboardInterrupt:
             console.print(f"[yellow]interrupted; continue with: procmem-gym learn ... --out {out} --resume[/yellow]")
             return 130
@@ -202,7 +213,9 @@ def _memp_finished(out: Path) -> int:
     return int(json.loads(state.read_text()).get("iterations_done", 0)) if state.exists() else 0
 
 
-def _learn_memp(args: argparse.Namespace, policy: Any, memory: ProceduralMemory, out: Path, config: Any, start: int, show: Any) -> None:
+def _learn_memp(
+    args: argparse.Namespace, policy: Any, memory: ProceduralMemory, out: Path, config: Any, start: int, show: Any, on_episode: Any
+) -> None:
     """MemP online: roll out with the memory, then Update after every episode, per iteration."""
     import shutil
 
@@ -211,7 +224,7 @@ def _learn_memp(args: argparse.Namespace, policy: Any, memory: ProceduralMemory,
     from procmem_gym.learning.memp import apply_update
     from procmem_gym.learning.npppo import IterationReport, NPPOLearner
 
-    rollout = NPPOLearner(args.env, policy, memory, out, config)
+    rollout = NPPOLearner(args.env, policy, memory, out, config, on_episode=on_episode)
     writer = policy if hasattr(policy, "generate") else None
     for i in range(start, config.iterations):
         folder = out / f"iter-{i:03d}"

@@ -101,11 +101,13 @@ class NPPOLearner:
         config: NPPOConfig = NPPOConfig(),
         env_kwargs: dict[str, Any] | None = None,
         on_iteration: Callable[[IterationReport], None] | None = None,
+        on_episode: Callable[[Any], None] | None = None,
     ) -> None:
         self.env_id, self.policy, self.memory, self.config = env_id, policy, memory, config
         self.out = Path(out_dir)
         self.env_kwargs = env_kwargs or {}
         self.on_iteration = on_iteration
+        self.on_episode = on_episode  # called after every rollout episode (progress bars)
         self.gate = PPOGate(eps=config.eps, margin=config.margin, trust=config.trust)
         self.memory_path = self.out / "memory.json"
         self.state_path = self.out / "state.json"
@@ -130,7 +132,8 @@ class NPPOLearner:
     # ------------------------------------------------------------------ one iteration
     def rollouts(self, log: Path, seed: int, memory: ProceduralMemory | None, mode: str, episodes: int) -> list:
         """Play ``episodes`` logged episodes and return them as :class:`Episode` objects."""
-        play_logged(self.env_id, self.policy, memory, mode, episodes, seed, log, self.config.num_envs, env_kwargs=self.env_kwargs)
+        play_logged(self.env_id, self.policy, memory, mode, episodes, seed, log, self.config.num_envs,
+                    env_kwargs=self.env_kwargs, on_episode=self.on_episode)
         return load_episodes(log)
 
     def iteration(self, i: int) -> IterationReport:
