@@ -16,6 +16,7 @@ from typing import Any
 from procmem_gym.memory import ProceduralMemory
 from procmem_gym.patterns import search
 from procmem_gym.skill import Skill
+from procmem_gym.transitions import EpisodeRecord
 
 _SLOT = re.compile(r"\{(\w+)\}")
 
@@ -53,6 +54,25 @@ class SkillTracker:
         """Forget the previous episode."""
         self.active, self.step_in_skill, self.slots = None, 0, {}
         self.uses, self.candidates, self.skill_steps = {}, [], 0
+
+    def begin(self, text: str) -> dict[str, Any]:
+        """Start an episode on its first observation; return ``info["procmem"]``."""
+        self.start()
+        self.select(text)
+        return self.info()
+
+    def step(self, text: str, episode_over: bool) -> tuple[str | None, str | None, dict[str, Any]]:
+        """Account for one env step that led to ``text``: return the (skill, event) to log and ``info["procmem"]``.
+
+        The event is ``terminate`` when the skill ended on this step; otherwise, with no skill
+        active, a skill whose activation holds for ``text`` is activated for the next step.
+        """
+        skill_id, event = self.advance()
+        if self.check_termination(text, episode_over):
+            event = "terminate"
+        if not episode_over:
+            self.select(text)
+        return skill_id, event, self.info()
 
     def select(self, text: str) -> None:
         """With no skill active, activate the best skill whose activation holds for ``text``."""
@@ -116,6 +136,14 @@ class SkillTracker:
                 for k, v in groups.items():
                     values.setdefault(k, v)
         return values
+
+    def record(self, episode: int, episode_return: float, length: int, success: bool, seed: int | None,
+               update_memory: bool) -> EpisodeRecord:
+        """Return the episode's record; with ``update_memory`` the used skills' stats are updated too."""
+        usage = self.usage()
+        if update_memory:
+            self.memory.record_episode(usage, success, episode_return)
+        return EpisodeRecord(episode, episode_return, length, success, tuple(usage), self.skill_steps, seed)
 
     def usage(self) -> dict[str, tuple[int, int, int]]:
         """Return ``{id: (activations, completions, steps)}`` for the episode so far."""

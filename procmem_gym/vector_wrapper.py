@@ -16,7 +16,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
 from procmem_gym.memory import ProceduralMemory
 from procmem_gym.tracking import SkillTracker
 from procmem_gym.transitions import EpisodeRecord, TransitionLog
-from procmem_gym.wrapper import _EMPTY, MODES, EpisodeLogger, _action_text, describe_default
+from procmem_gym.wrapper import _EMPTY, MODES, EpisodeLogger, _action_text, describe_default, episode_record
 
 
 def env_info(info: dict[str, Any], i: int) -> dict[str, Any]:
@@ -99,10 +99,7 @@ class ProceduralMemoryVectorWrapper(VectorWrapper):
         self.loggers[i].buffer = []
         self._text[i] = self.describe(obs, info)
         if self.trackers is not None:
-            tracker = self.trackers[i]
-            tracker.start()
-            tracker.select(self._text[i])
-            self._procmem[i] = tracker.info()
+            self._procmem[i] = self.trackers[i].begin(self._text[i])
 
     def reset(self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
         """Reset every sub-env and start N episodes."""
@@ -138,13 +135,7 @@ class ProceduralMemoryVectorWrapper(VectorWrapper):
             text = self.describe(obs[i], sub_info)
             skill_id = event = None
             if self.trackers is not None:
-                tracker = self.trackers[i]
-                skill_id, event = tracker.advance()
-                if tracker.check_termination(text, done):
-                    event = "terminate"
-                if not done:
-                    tracker.select(text)
-                self._procmem[i] = tracker.info()
+                skill_id, event, self._procmem[i] = self.trackers[i].step(text, done)
             extra = {"policy_action": actions[i]} if sources[i] == "skill" else {}
             self.loggers[i].add(
                 episode=self._episode[i], t=self._steps[i], observation=self._text[i],
@@ -160,15 +151,8 @@ class ProceduralMemoryVectorWrapper(VectorWrapper):
         return obs, rewards, terminated, truncated, self._with_procmem(info)
 
     def _finish(self, i: int, info: dict[str, Any]) -> None:
-        success = bool(info.get("success", info.get("won", False)))
         tracker = self.trackers[i] if self.trackers is not None else None
-        usage = tracker.usage() if tracker is not None else {}
-        record = EpisodeRecord(
-            episode=self._episode[i], return_=self._return[i], length=self._steps[i], success=success,
-            skills_used=tuple(usage), skill_steps=tracker.skill_steps if tracker is not None else 0, seed=self._seed[i],
-        )
-        if self.memory is not None and self.update_memory and self.mode != "off":
-            self.memory.record_episode(usage, success, self._return[i])
+        record = episode_record(tracker, self._episode[i], self._return[i], self._steps[i], info, self._seed[i], self.update_memory)
         self.episodes.append(record)
         self.loggers[i].finish(record)
         self._procmem[i] = dict(_EMPTY)

@@ -81,6 +81,17 @@ def _action_text(action: Any) -> str:
     return str(action)
 
 
+def episode_record(
+    tracker: SkillTracker | None, episode: int, episode_return: float, length: int, info: dict[str, Any],
+    seed: int | None, update_memory: bool,
+) -> EpisodeRecord:
+    """Return a finished episode's record (success from ``info``); update the memory's stats if asked."""
+    success = bool(info.get("success", info.get("won", False)))
+    if tracker is None:
+        return EpisodeRecord(episode, episode_return, length, success, (), 0, seed)
+    return tracker.record(episode, episode_return, length, success, seed, update_memory)
+
+
 class EpisodeLogger:
     """Buffers one episode's transitions and writes them with the episode line when it ends."""
 
@@ -175,9 +186,7 @@ class ProceduralMemoryWrapper(gym.Wrapper):
         info = dict(info)
         self._text = self.describe(obs, info)
         if self.tracker is not None:
-            self.tracker.start()
-            self.tracker.select(self._text)
-            self._procmem = self.tracker.info()
+            self._procmem = self.tracker.begin(self._text)
         info["procmem"] = self._procmem
         return self._present(obs), info
 
@@ -197,12 +206,7 @@ class ProceduralMemoryWrapper(gym.Wrapper):
         skill_id = event = None
         text = self.describe(obs, info)
         if self.tracker is not None:
-            skill_id, event = self.tracker.advance()
-            if self.tracker.check_termination(text, done):
-                event = "terminate"
-            if not done:
-                self.tracker.select(text)
-            self._procmem = self.tracker.info()
+            skill_id, event, self._procmem = self.tracker.step(text, done)
         extra = {"policy_action": action} if source == "skill" and isinstance(action, str) else {}
         self._logger.add(
             episode=self._episode,
@@ -228,19 +232,7 @@ class ProceduralMemoryWrapper(gym.Wrapper):
         return augment(obs, self._procmem) if self.augment_observation else obs
 
     def _finish(self, info: dict[str, Any]) -> None:
-        success = bool(info.get("success", info.get("won", False)))
-        usage = self.tracker.usage() if self.tracker is not None else {}
-        record = EpisodeRecord(
-            episode=self._episode,
-            return_=self._return,
-            length=self._steps,
-            success=success,
-            skills_used=tuple(usage),
-            skill_steps=self.tracker.skill_steps if self.tracker is not None else 0,
-            seed=self._seed,
-        )
-        if self.memory is not None and self.update_memory and self.mode != "off":
-            self.memory.record_episode(usage, success, self._return)
+        record = episode_record(self.tracker, self._episode, self._return, self._steps, info, self._seed, self.update_memory)
         self.episodes.append(record)
         self._logger.finish(record)
         self._in_episode = False
