@@ -16,7 +16,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
 from procmem_gym.memory import ProceduralMemory
 from procmem_gym.tracking import SkillTracker
 from procmem_gym.transitions import EpisodeRecord, TransitionLog
-from procmem_gym.wrapper import _EMPTY, MODES, EpisodeLogger, _action_text, describe_default, episode_record
+from procmem_gym.wrapper import _EMPTY, MODES, EpisodeLogger, _action_text, action_from_text, describe_default, episode_record
 
 
 def env_info(info: dict[str, Any], i: int) -> dict[str, Any]:
@@ -119,10 +119,15 @@ class ProceduralMemoryVectorWrapper(VectorWrapper):
             for i in range(n):
                 nxt = self._procmem[i].get("next_action")
                 if nxt is not None and not self._resetting[i] and self.active[i]:
-                    sent[i], sources[i] = nxt, "skill"
-        # Integer action arrays go through untouched; inject mode needs text actions to swap in the skill's.
-        passthrough = isinstance(actions, np.ndarray) and self.mode != "inject"
-        obs, rewards, terminated, truncated, info = self.env.step(actions if passthrough else sent)
+                    skill_action = action_from_text(self.single_action_space, nxt)
+                    if skill_action is not None:  # as in the single-env wrapper: no action of this env, ignored
+                        sent[i], sources[i] = skill_action, "skill"
+        if isinstance(actions, np.ndarray):
+            try:  # keep the batch an array when every skill action fits it
+                sent = np.stack([np.asarray(a, dtype=actions.dtype) for a in sent])
+            except (TypeError, ValueError):
+                pass
+        obs, rewards, terminated, truncated, info = self.env.step(sent)
         for i in range(n):
             sub_info = env_info(info, i)
             if self._resetting[i]:  # this step reset sub-env i: a new episode starts, nothing to log

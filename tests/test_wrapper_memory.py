@@ -185,3 +185,17 @@ def test_sync_vector_env_works_too():
     assert info["procmem"][0]["guidance"].startswith("Open with [1 2 3 4]")
     env.step(["[1 2 3 4]", "[1 2 3 5]"])
     assert len(env.episodes) == 0
+
+
+def test_vector_inject_converts_skill_actions_for_non_text_envs(tmp_path):
+    memory = ProceduralMemory(embedder="hashing")
+    memory.add(Skill.create("push right", "the pole leans right", "push the cart right",
+                            patterns=[r"^\S+ \S+ 0\.0[5-9]"], steps=["1"], max_steps=1))
+    env = ProceduralMemoryWrapper(gym.make_vec("CartPole-v1", num_envs=2, vectorization_mode="sync"), memory,
+                                  mode="inject", log_path=tmp_path / "v.jsonl")
+    env.reset(seed=0)
+    for _ in range(40):
+        env.step(np.zeros(2, dtype=np.int64))  # the policy always pushes left
+    env.close()
+    injected = [t for t in read_log(tmp_path / "v.jsonl") if isinstance(t, Transition) and t.action_source == "skill"]
+    assert injected and all(t.action == "1" for t in injected)
