@@ -1,0 +1,95 @@
+(define (problem plan_trial_T20261122_000201_000004)
+(:domain alfred)
+(:objects
+agent1 - agent
+Book_bar__minus_01_dot_09_bar__plus_00_dot_00_bar__plus_00_dot_53 - object
+DeskLamp_bar__plus_01_dot_62_bar__plus_00_dot_02_bar__minus_01_dot_24 - object
+Pencil_bar__plus_01_dot_73_bar__plus_00_dot_04_bar__minus_01_dot_31 - object
+CD_bar__plus_01_dot_64_bar__plus_00_dot_26_bar__minus_01_dot_48 - object
+BookType - otype
+CDType - otype
+DeskLampType - otype
+PencilType - otype
+BedType - rtype
+DeskType - rtype
+DrawerType - rtype
+ShelfType - rtype
+SideTableType - rtype
+Bed_bar__minus_01_dot_00_bar__plus_00_dot_00_bar__plus_00_dot_50 - receptacle
+Desk_bar__plus_01_dot_60_bar__plus_00_dot_00_bar__minus_01_dot_20 - receptacle
+SideTable_bar__minus_02_dot_40_bar__plus_00_dot_00_bar__plus_01_dot_80 - receptacle
+Drawer_bar__plus_01_dot_40_bar__plus_00_dot_20_bar__minus_01_dot_30 - receptacle
+Drawer_bar__plus_01_dot_90_bar__plus_00_dot_20_bar__minus_01_dot_30 - receptacle
+Shelf_bar__plus_00_dot_20_bar__plus_01_dot_40_bar__minus_01_dot_60 - receptacle
+loc_bar_0_bar_0_bar_1_bar_30 - location
+loc_bar_0_bar_m6_bar_2_bar_0 - location
+loc_bar_4_bar_m5_bar_1_bar_0 - location
+loc_bar_5_bar_m4_bar_1_bar_30 - location
+loc_bar_6_bar_m5_bar_1_bar_0 - location
+loc_bar_m4_bar_2_bar_3_bar_45 - location
+loc_bar_m8_bar_6_bar_3_bar_45 - location
+)
+(:init
+(atLocation agent1 loc_bar_0_bar_0_bar_1_bar_30)
+(receptacleAtLocation Bed_bar__minus_01_dot_00_bar__plus_00_dot_00_bar__plus_00_dot_50 loc_bar_m4_bar_2_bar_3_bar_45)
+(receptacleAtLocation Desk_bar__plus_01_dot_60_bar__plus_00_dot_00_bar__minus_01_dot_20 loc_bar_5_bar_m4_bar_1_bar_30)
+(receptacleAtLocation SideTable_bar__minus_02_dot_40_bar__plus_00_dot_00_bar__plus_01_dot_80 loc_bar_m8_bar_6_bar_3_bar_45)
+(receptacleAtLocation Drawer_bar__plus_01_dot_40_bar__plus_00_dot_20_bar__minus_01_dot_30 loc_bar_4_bar_m5_bar_1_bar_0)
+(receptacleAtLocation Drawer_bar__plus_01_dot_90_bar__plus_00_dot_20_bar__minus_01_dot_30 loc_bar_6_bar_m5_bar_1_bar_0)
+(receptacleAtLocation Shelf_bar__plus_00_dot_20_bar__plus_01_dot_40_bar__minus_01_dot_60 loc_bar_0_bar_m6_bar_2_bar_0)
+(objectAtLocation Book_bar__minus_01_dot_09_bar__plus_00_dot_00_bar__plus_00_dot_53 loc_bar_m4_bar_2_bar_3_bar_45)
+(objectAtLocation DeskLamp_bar__plus_01_dot_62_bar__plus_00_dot_02_bar__minus_01_dot_24 loc_bar_5_bar_m4_bar_1_bar_30)
+(objectAtLocation Pencil_bar__plus_01_dot_73_bar__plus_00_dot_04_bar__minus_01_dot_31 loc_bar_5_bar_m4_bar_1_bar_30)
+(objectAtLocation CD_bar__plus_01_dot_64_bar__plus_00_dot_26_bar__minus_01_dot_48 loc_bar_4_bar_m5_bar_1_bar_0)
+(inReceptacle Book_bar__minus_01_dot_09_bar__plus_00_dot_00_bar__plus_00_dot_53 Bed_bar__minus_01_dot_00_bar__plus_00_dot_00_bar__plus_00_dot_50)
+(inReceptacle DeskLamp_bar__plus_01_dot_62_bar__plus_00_dot_02_bar__minus_01_dot_24 Desk_bar__plus_01_dot_60_bar__plus_00_dot_00_bar__minus_01_dot_20)
+(inReceptacle Pencil_bar__plus_01_dot_73_bar__plus_00_dot_04_bar__minus_01_dot_31 Desk_bar__plus_01_dot_60_bar__plus_00_dot_00_bar__minus_01_dot_20)
+(inReceptacle CD_bar__plus_01_dot_64_bar__plus_00_dot_26_bar__minus_01_dot_48 Drawer_bar__plus_01_dot_40_bar__plus_00_dot_20_bar__minus_01_dot_30)
+(receptacleType Bed_bar__minus_01_dot_00_bar__plus_00_dot_00_bar__plus_00_dot_50 BedType)
+(receptacleType Desk_bar__plus_01_dot_60_bar__plus_00_dot_00_bar__minus_01_dot_20 DeskType)
+(receptacleType SideTable_bar__minus_02_dot_40_bar__plus_00_dot_00_bar__plus_01_dot_80 SideTableType)
+(receptacleType Drawer_bar__plus_01_dot_40_bar__plus_00_dot_20_bar__minus_01_dot_30 DrawerType)
+(receptacleType Drawer_bar__plus_01_dot_90_bar__plus_00_dot_20_bar__minus_01_dot_30 DrawerType)
+(receptacleType Shelf_bar__plus_00_dot_20_bar__plus_01_dot_40_bar__minus_01_dot_60 ShelfType)
+(objectType Book_bar__minus_01_dot_09_bar__plus_00_dot_00_bar__plus_00_dot_53 BookType)
+(objectType DeskLamp_bar__plus_01_dot_62_bar__plus_00_dot_02_bar__minus_01_dot_24 DeskLampType)
+(objectType Pencil_bar__plus_01_dot_73_bar__plus_00_dot_04_bar__minus_01_dot_31 PencilType)
+(objectType CD_bar__plus_01_dot_64_bar__plus_00_dot_26_bar__minus_01_dot_48 CDType)
+(canContain BedType BookType)
+(canContain DeskType BookType)
+(canContain DeskType CDType)
+(canContain DeskType DeskLampType)
+(canContain DeskType PencilType)
+(canContain DrawerType BookType)
+(canContain DrawerType CDType)
+(canContain DrawerType PencilType)
+(canContain ShelfType BookType)
+(canContain ShelfType CDType)
+(canContain ShelfType PencilType)
+(canContain SideTableType BookType)
+(canContain SideTableType CDType)
+(canContain SideTableType PencilType)
+(pickupable Book_bar__minus_01_dot_09_bar__plus_00_dot_00_bar__plus_00_dot_53)
+(toggleable DeskLamp_bar__plus_01_dot_62_bar__plus_00_dot_02_bar__minus_01_dot_24)
+(pickupable Pencil_bar__plus_01_dot_73_bar__plus_00_dot_04_bar__minus_01_dot_31)
+(pickupable CD_bar__plus_01_dot_64_bar__plus_00_dot_26_bar__minus_01_dot_48)
+(openable Drawer_bar__plus_01_dot_40_bar__plus_00_dot_20_bar__minus_01_dot_30)
+(openable Drawer_bar__plus_01_dot_90_bar__plus_00_dot_20_bar__minus_01_dot_30)
+)
+(:goal
+(and
+(exists (?ot - object ?r - receptacle ?a - agent ?l - location)
+(and
+(objectType ?ot DeskLampType)
+(toggleable ?ot)
+(isToggled ?ot)
+(receptacleAtLocation ?r ?l)
+(atLocation ?a ?l)
+(inReceptacle ?ot ?r)
+))
+(exists (?o - object ?a - agent)
+(and
+(objectType ?o BookType)
+(holds ?a ?o)
+))))
+)

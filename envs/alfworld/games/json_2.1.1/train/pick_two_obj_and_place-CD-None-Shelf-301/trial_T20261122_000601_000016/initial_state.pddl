@@ -1,0 +1,92 @@
+(define (problem plan_trial_T20261122_000601_000016)
+(:domain alfred)
+(:objects
+agent1 - agent
+CD_bar__plus_01_dot_51_bar__plus_00_dot_00_bar__minus_01_dot_17 - object
+CD_bar__plus_01_dot_42_bar__plus_00_dot_22_bar__minus_01_dot_34 - object
+Book_bar__minus_00_dot_87_bar__plus_00_dot_04_bar__plus_00_dot_39 - object
+Pencil_bar__minus_02_dot_16_bar__plus_00_dot_06_bar__plus_01_dot_62 - object
+BookType - otype
+CDType - otype
+PencilType - otype
+BedType - rtype
+DeskType - rtype
+DrawerType - rtype
+ShelfType - rtype
+SideTableType - rtype
+Bed_bar__minus_01_dot_00_bar__plus_00_dot_00_bar__plus_00_dot_50 - receptacle
+Desk_bar__plus_01_dot_60_bar__plus_00_dot_00_bar__minus_01_dot_20 - receptacle
+SideTable_bar__minus_02_dot_40_bar__plus_00_dot_00_bar__plus_01_dot_80 - receptacle
+Drawer_bar__plus_01_dot_40_bar__plus_00_dot_20_bar__minus_01_dot_30 - receptacle
+Drawer_bar__plus_01_dot_90_bar__plus_00_dot_20_bar__minus_01_dot_30 - receptacle
+Shelf_bar__plus_00_dot_20_bar__plus_01_dot_40_bar__minus_01_dot_60 - receptacle
+loc_bar_0_bar_0_bar_1_bar_30 - location
+loc_bar_0_bar_m6_bar_2_bar_0 - location
+loc_bar_4_bar_m5_bar_1_bar_0 - location
+loc_bar_5_bar_m4_bar_1_bar_30 - location
+loc_bar_6_bar_m5_bar_1_bar_0 - location
+loc_bar_m4_bar_2_bar_3_bar_45 - location
+loc_bar_m8_bar_6_bar_3_bar_45 - location
+)
+(:init
+(atLocation agent1 loc_bar_0_bar_0_bar_1_bar_30)
+(receptacleAtLocation Bed_bar__minus_01_dot_00_bar__plus_00_dot_00_bar__plus_00_dot_50 loc_bar_m4_bar_2_bar_3_bar_45)
+(receptacleAtLocation Desk_bar__plus_01_dot_60_bar__plus_00_dot_00_bar__minus_01_dot_20 loc_bar_5_bar_m4_bar_1_bar_30)
+(receptacleAtLocation SideTable_bar__minus_02_dot_40_bar__plus_00_dot_00_bar__plus_01_dot_80 loc_bar_m8_bar_6_bar_3_bar_45)
+(receptacleAtLocation Drawer_bar__plus_01_dot_40_bar__plus_00_dot_20_bar__minus_01_dot_30 loc_bar_4_bar_m5_bar_1_bar_0)
+(receptacleAtLocation Drawer_bar__plus_01_dot_90_bar__plus_00_dot_20_bar__minus_01_dot_30 loc_bar_6_bar_m5_bar_1_bar_0)
+(receptacleAtLocation Shelf_bar__plus_00_dot_20_bar__plus_01_dot_40_bar__minus_01_dot_60 loc_bar_0_bar_m6_bar_2_bar_0)
+(objectAtLocation CD_bar__plus_01_dot_51_bar__plus_00_dot_00_bar__minus_01_dot_17 loc_bar_5_bar_m4_bar_1_bar_30)
+(objectAtLocation CD_bar__plus_01_dot_42_bar__plus_00_dot_22_bar__minus_01_dot_34 loc_bar_4_bar_m5_bar_1_bar_0)
+(objectAtLocation Book_bar__minus_00_dot_87_bar__plus_00_dot_04_bar__plus_00_dot_39 loc_bar_m4_bar_2_bar_3_bar_45)
+(objectAtLocation Pencil_bar__minus_02_dot_16_bar__plus_00_dot_06_bar__plus_01_dot_62 loc_bar_m8_bar_6_bar_3_bar_45)
+(inReceptacle CD_bar__plus_01_dot_51_bar__plus_00_dot_00_bar__minus_01_dot_17 Desk_bar__plus_01_dot_60_bar__plus_00_dot_00_bar__minus_01_dot_20)
+(inReceptacle CD_bar__plus_01_dot_42_bar__plus_00_dot_22_bar__minus_01_dot_34 Drawer_bar__plus_01_dot_40_bar__plus_00_dot_20_bar__minus_01_dot_30)
+(inReceptacle Book_bar__minus_00_dot_87_bar__plus_00_dot_04_bar__plus_00_dot_39 Bed_bar__minus_01_dot_00_bar__plus_00_dot_00_bar__plus_00_dot_50)
+(inReceptacle Pencil_bar__minus_02_dot_16_bar__plus_00_dot_06_bar__plus_01_dot_62 SideTable_bar__minus_02_dot_40_bar__plus_00_dot_00_bar__plus_01_dot_80)
+(receptacleType Bed_bar__minus_01_dot_00_bar__plus_00_dot_00_bar__plus_00_dot_50 BedType)
+(receptacleType Desk_bar__plus_01_dot_60_bar__plus_00_dot_00_bar__minus_01_dot_20 DeskType)
+(receptacleType SideTable_bar__minus_02_dot_40_bar__plus_00_dot_00_bar__plus_01_dot_80 SideTableType)
+(receptacleType Drawer_bar__plus_01_dot_40_bar__plus_00_dot_20_bar__minus_01_dot_30 DrawerType)
+(receptacleType Drawer_bar__plus_01_dot_90_bar__plus_00_dot_20_bar__minus_01_dot_30 DrawerType)
+(receptacleType Shelf_bar__plus_00_dot_20_bar__plus_01_dot_40_bar__minus_01_dot_60 ShelfType)
+(objectType CD_bar__plus_01_dot_51_bar__plus_00_dot_00_bar__minus_01_dot_17 CDType)
+(objectType CD_bar__plus_01_dot_42_bar__plus_00_dot_22_bar__minus_01_dot_34 CDType)
+(objectType Book_bar__minus_00_dot_87_bar__plus_00_dot_04_bar__plus_00_dot_39 BookType)
+(objectType Pencil_bar__minus_02_dot_16_bar__plus_00_dot_06_bar__plus_01_dot_62 PencilType)
+(canContain BedType BookType)
+(canContain DeskType BookType)
+(canContain DeskType CDType)
+(canContain DeskType PencilType)
+(canContain DrawerType BookType)
+(canContain DrawerType CDType)
+(canContain DrawerType PencilType)
+(canContain ShelfType BookType)
+(canContain ShelfType CDType)
+(canContain ShelfType PencilType)
+(canContain SideTableType BookType)
+(canContain SideTableType CDType)
+(canContain SideTableType PencilType)
+(pickupable CD_bar__plus_01_dot_51_bar__plus_00_dot_00_bar__minus_01_dot_17)
+(pickupable CD_bar__plus_01_dot_42_bar__plus_00_dot_22_bar__minus_01_dot_34)
+(pickupable Book_bar__minus_00_dot_87_bar__plus_00_dot_04_bar__plus_00_dot_39)
+(pickupable Pencil_bar__minus_02_dot_16_bar__plus_00_dot_06_bar__plus_01_dot_62)
+(openable Drawer_bar__plus_01_dot_40_bar__plus_00_dot_20_bar__minus_01_dot_30)
+(openable Drawer_bar__plus_01_dot_90_bar__plus_00_dot_20_bar__minus_01_dot_30)
+)
+(:goal
+(and
+(exists (?r - receptacle)
+(exists (?o1 - object)
+(and
+(objectType ?o1 CDType)
+(receptacleType ?r ShelfType)
+(inReceptacle ?o1 ?r)
+(exists (?o2 - object)
+(and
+(not (= ?o1 ?o2))
+(objectType ?o2 CDType)
+(receptacleType ?r ShelfType)
+(inReceptacle ?o2 ?r)
+)))))))
+)

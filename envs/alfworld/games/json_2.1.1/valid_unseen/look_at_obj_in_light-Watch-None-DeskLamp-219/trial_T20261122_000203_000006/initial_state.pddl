@@ -1,0 +1,97 @@
+(define (problem plan_trial_T20261122_000203_000006)
+(:domain alfred)
+(:objects
+agent1 - agent
+Watch_bar__minus_01_dot_89_bar__plus_00_dot_00_bar__plus_01_dot_33 - object
+DeskLamp_bar__plus_01_dot_52_bar__plus_00_dot_02_bar__minus_00_dot_24 - object
+KeyChain_bar__minus_03_dot_17_bar__plus_00_dot_04_bar__plus_02_dot_89 - object
+Laptop_bar__minus_02_dot_76_bar__plus_00_dot_06_bar__plus_01_dot_02 - object
+DeskLampType - otype
+KeyChainType - otype
+LaptopType - otype
+WatchType - otype
+ArmChairType - rtype
+CoffeeTableType - rtype
+DresserType - rtype
+SafeType - rtype
+SideTableType - rtype
+SofaType - rtype
+Sofa_bar__minus_03_dot_00_bar__plus_00_dot_00_bar__plus_01_dot_20 - receptacle
+ArmChair_bar__minus_00_dot_50_bar__plus_00_dot_00_bar__plus_03_dot_10 - receptacle
+CoffeeTable_bar__minus_01_dot_80_bar__plus_00_dot_00_bar__plus_01_dot_30 - receptacle
+Dresser_bar__plus_01_dot_50_bar__plus_00_dot_00_bar__minus_00_dot_20 - receptacle
+Safe_bar__plus_02_dot_40_bar__plus_00_dot_00_bar__plus_02_dot_60 - receptacle
+SideTable_bar__minus_03_dot_30_bar__plus_00_dot_00_bar__plus_03_dot_00 - receptacle
+loc_bar_5_bar_m1_bar_1_bar_30 - location
+loc_bar_8_bar_9_bar_1_bar_60 - location
+loc_bar_m10_bar_4_bar_3_bar_30 - location
+loc_bar_m11_bar_10_bar_3_bar_45 - location
+loc_bar_m2_bar_10_bar_0_bar_30 - location
+loc_bar_m4_bar_3_bar_2_bar_30 - location
+loc_bar_m6_bar_4_bar_3_bar_45 - location
+)
+(:init
+(atLocation agent1 loc_bar_m4_bar_3_bar_2_bar_30)
+(receptacleAtLocation Sofa_bar__minus_03_dot_00_bar__plus_00_dot_00_bar__plus_01_dot_20 loc_bar_m10_bar_4_bar_3_bar_30)
+(receptacleAtLocation ArmChair_bar__minus_00_dot_50_bar__plus_00_dot_00_bar__plus_03_dot_10 loc_bar_m2_bar_10_bar_0_bar_30)
+(receptacleAtLocation CoffeeTable_bar__minus_01_dot_80_bar__plus_00_dot_00_bar__plus_01_dot_30 loc_bar_m6_bar_4_bar_3_bar_45)
+(receptacleAtLocation Dresser_bar__plus_01_dot_50_bar__plus_00_dot_00_bar__minus_00_dot_20 loc_bar_5_bar_m1_bar_1_bar_30)
+(receptacleAtLocation Safe_bar__plus_02_dot_40_bar__plus_00_dot_00_bar__plus_02_dot_60 loc_bar_8_bar_9_bar_1_bar_60)
+(receptacleAtLocation SideTable_bar__minus_03_dot_30_bar__plus_00_dot_00_bar__plus_03_dot_00 loc_bar_m11_bar_10_bar_3_bar_45)
+(objectAtLocation Watch_bar__minus_01_dot_89_bar__plus_00_dot_00_bar__plus_01_dot_33 loc_bar_m6_bar_4_bar_3_bar_45)
+(objectAtLocation DeskLamp_bar__plus_01_dot_52_bar__plus_00_dot_02_bar__minus_00_dot_24 loc_bar_5_bar_m1_bar_1_bar_30)
+(objectAtLocation KeyChain_bar__minus_03_dot_17_bar__plus_00_dot_04_bar__plus_02_dot_89 loc_bar_m11_bar_10_bar_3_bar_45)
+(objectAtLocation Laptop_bar__minus_02_dot_76_bar__plus_00_dot_06_bar__plus_01_dot_02 loc_bar_m10_bar_4_bar_3_bar_30)
+(inReceptacle Watch_bar__minus_01_dot_89_bar__plus_00_dot_00_bar__plus_01_dot_33 CoffeeTable_bar__minus_01_dot_80_bar__plus_00_dot_00_bar__plus_01_dot_30)
+(inReceptacle DeskLamp_bar__plus_01_dot_52_bar__plus_00_dot_02_bar__minus_00_dot_24 Dresser_bar__plus_01_dot_50_bar__plus_00_dot_00_bar__minus_00_dot_20)
+(inReceptacle KeyChain_bar__minus_03_dot_17_bar__plus_00_dot_04_bar__plus_02_dot_89 SideTable_bar__minus_03_dot_30_bar__plus_00_dot_00_bar__plus_03_dot_00)
+(inReceptacle Laptop_bar__minus_02_dot_76_bar__plus_00_dot_06_bar__plus_01_dot_02 Sofa_bar__minus_03_dot_00_bar__plus_00_dot_00_bar__plus_01_dot_20)
+(receptacleType Sofa_bar__minus_03_dot_00_bar__plus_00_dot_00_bar__plus_01_dot_20 SofaType)
+(receptacleType ArmChair_bar__minus_00_dot_50_bar__plus_00_dot_00_bar__plus_03_dot_10 ArmChairType)
+(receptacleType CoffeeTable_bar__minus_01_dot_80_bar__plus_00_dot_00_bar__plus_01_dot_30 CoffeeTableType)
+(receptacleType Dresser_bar__plus_01_dot_50_bar__plus_00_dot_00_bar__minus_00_dot_20 DresserType)
+(receptacleType Safe_bar__plus_02_dot_40_bar__plus_00_dot_00_bar__plus_02_dot_60 SafeType)
+(receptacleType SideTable_bar__minus_03_dot_30_bar__plus_00_dot_00_bar__plus_03_dot_00 SideTableType)
+(objectType Watch_bar__minus_01_dot_89_bar__plus_00_dot_00_bar__plus_01_dot_33 WatchType)
+(objectType DeskLamp_bar__plus_01_dot_52_bar__plus_00_dot_02_bar__minus_00_dot_24 DeskLampType)
+(objectType KeyChain_bar__minus_03_dot_17_bar__plus_00_dot_04_bar__plus_02_dot_89 KeyChainType)
+(objectType Laptop_bar__minus_02_dot_76_bar__plus_00_dot_06_bar__plus_01_dot_02 LaptopType)
+(canContain ArmChairType KeyChainType)
+(canContain ArmChairType LaptopType)
+(canContain CoffeeTableType KeyChainType)
+(canContain CoffeeTableType LaptopType)
+(canContain CoffeeTableType WatchType)
+(canContain DresserType DeskLampType)
+(canContain DresserType KeyChainType)
+(canContain DresserType LaptopType)
+(canContain DresserType WatchType)
+(canContain SafeType KeyChainType)
+(canContain SafeType WatchType)
+(canContain SideTableType KeyChainType)
+(canContain SideTableType LaptopType)
+(canContain SideTableType WatchType)
+(canContain SofaType KeyChainType)
+(canContain SofaType LaptopType)
+(pickupable Watch_bar__minus_01_dot_89_bar__plus_00_dot_00_bar__plus_01_dot_33)
+(toggleable DeskLamp_bar__plus_01_dot_52_bar__plus_00_dot_02_bar__minus_00_dot_24)
+(pickupable KeyChain_bar__minus_03_dot_17_bar__plus_00_dot_04_bar__plus_02_dot_89)
+(pickupable Laptop_bar__minus_02_dot_76_bar__plus_00_dot_06_bar__plus_01_dot_02)
+(openable Safe_bar__plus_02_dot_40_bar__plus_00_dot_00_bar__plus_02_dot_60)
+)
+(:goal
+(and
+(exists (?ot - object ?r - receptacle ?a - agent ?l - location)
+(and
+(objectType ?ot DeskLampType)
+(toggleable ?ot)
+(isToggled ?ot)
+(receptacleAtLocation ?r ?l)
+(atLocation ?a ?l)
+(inReceptacle ?ot ?r)
+))
+(exists (?o - object ?a - agent)
+(and
+(objectType ?o WatchType)
+(holds ?a ?o)
+))))
+)
