@@ -16,6 +16,10 @@ MASTERMIND_VARIANTS: dict[str, dict] = {
 }
 
 
+#: ALFWorld on its real engine (needs the ``alfworld`` extra and game data; see ``procmem_gym.envs.alfworld``).
+ALFWORLD_ID = "procmem_gym/ALFWorld-v0"
+
+
 def register_envs() -> None:
     """Register every procmem-gym environment id with Gymnasium (idempotent)."""
     for env_id, kwargs in MASTERMIND_VARIANTS.items():
@@ -27,8 +31,11 @@ def register_envs() -> None:
             vector_entry_point="procmem_gym.envs.mastermind.vector:MastermindVectorEnv",
             kwargs=dict(kwargs),
         )
+    if ALFWORLD_ID not in registry:
+        # No max_episode_steps here: the env truncates at its own ``max_steps`` (default 50).
+        register(id=ALFWORLD_ID, entry_point="procmem_gym.envs.alfworld.env:ALFWorldEnv")
 
 
 register_envs()
 
-__all__ = ["MASTERMIND_VARIANTS", "register_envs"]
+__all__ = ["ALFWORLD_ID", "MASTERMIND_VARIANTS", "register_envs"]

@@ -1,0 +1,133 @@
+"""The real ALFWorld text engine, assembled as ``alfworld-generate`` and ``AlfredTWEnv`` assemble it.
+
+TextWorld's ``PddlEnv`` runs the game (the domain and grammar ship with the ``alfworld``
+package); ALFWorld's ``AlfredDemangler`` names the entities ("apple 1"), ``AlfredInfos`` adds
+the game file, and ``AlfredExpert`` runs ALFWorld's hand-coded expert after every step.
+
+One change to the expert, and why: ALFWorld 0.4 renamed the command ``put X in/on Y`` to
+``move X to Y`` (alfworld/alfworld#94), but the hand-coded expert still tracks its inventory by
+looking for "put" in the last command. After its first ``move`` it believes it still holds the
+object, so on ``pick_two_obj_and_place`` it tries to move an object it no longer has and
+wanders until the step limit. :class:`ProcmemExpert` applies the expert's own "put" bookkeeping
+to ``move`` commands; everything else is ALFWorld's code.
+
+The expert draws from Python's global ``random`` (which object of a class to take, what to do
+when its plan repeats). :func:`private_random` runs the engine on its own generator state, so
+that episodes are reproducible and the caller's ``random`` is left alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from pathlib import Path
+from typing import Any, Iterator
+
+INSTALL_HINT = "ALFWorld needs the alfworld extra: pip install 'procmem-gym[alfworld]'"
+
+
+def _import_engine() -> Any:
+    try:
+        import textworld  # noqa: F401
+        from alfworld.agents.environment import alfred_tw_env
+        from alfworld.agents.expert import handcoded_expert_tw
+        from textworld.envs import PddlEnv
+    except ImportError as err:
+        raise ImportError(f"{INSTALL_HINT} ({err})") from err
+    return textworld, alfred_tw_env, handcoded_expert_tw, PddlEnv
+
+
+def logic_files() -> tuple[Path, Path]:
+    """Return the installed alfworld package's PDDL domain and text grammar (``alfred.pddl``, ``alfred.twl2``)."""
+    try:
+        import alfworld
+    except ImportError as err:
+        raise ImportError(f"{INSTALL_HINT} ({err})") from err
+    data = Path(alfworld.__file__).resolve().parent / "data"
+    domain, grammar = data / "alfred.pddl", data / "alfred.twl2"
+    for path in (domain, grammar):
+        if not path.exists():
+            raise FileNotFoundError(
+                f"the installed alfworld package lacks {path}; reinstall it: {INSTALL_HINT}"
+            )
+    return domain, grammar
+
+
+@contextlib.contextmanager
+def private_random(state: list) -> Iterator[None]:
+    """Run the block on the generator state ``state[0]`` instead of the global one; store the new state back."""
+    saved = random.getstate()
+    random.setstate(state[0])
+    try:
+        yield
+    finally:
+        state[0] = random.getstate()
+        random.setstate(saved)
+
+
+def _move_fix_mixin() -> type:
+    class MoveCommandFix:
+        """Apply the expert's "put" bookkeeping to ALFWorld 0.4's ``move X to Y`` command."""
+
+        def update_state_tracking(self, game_state: Any, last_action: str) -> None:
+            held_before = len(self.inventory)
+            super().update_state_tracking(game_state, last_action)  # type: ignore[misc]
+            moved = last_action.startswith("move ") and "Nothing happens" not in game_state["feedback"]
+            # (if a later alfworld tracks ``move`` itself, the inventory has shrunk already)
+            if moved and self.inventory and len(self.inventory) == held_before:
+                held = self.inventory.pop()
+                self.got_inventory_from_recep = ""
+                self.blacklist_obj(held)
+                if self.task_params["object_target"] in last_action:
+                    self.object_blacklist.append(held)
+
+    return MoveCommandFix
+
+
+_EXPERT_CLASSES: dict[str, Any] = {}
+
+
+def expert_classes() -> tuple[type, type]:
+    """Return (hand-coded TW agent, AlfredExpert wrapper) with the ``move`` fix, built once."""
+    if not _EXPERT_CLASSES:
+        _, alfred_tw_env, handcoded_expert_tw, _ = _import_engine()
+        mixin = _move_fix_mixin()
+        fixed_policies: dict[type, type] = {}
+
+        class ProcmemHandCodedAgent(handcoded_expert_tw.HandCodedTWAgent):
+            """ALFWorld's hand-coded TextWorld expert whose task policies understand ``move``."""
+
+            def get_task_policy(self, task_param: dict) -> type:
+                base = super().get_task_policy(task_param)
+                if base not in fixed_policies:
+                    fixed_policies[base] = type(base.__name__, (mixin, base), {"__module__": __name__})
+                return fixed_policies[base]
+
+        class ProcmemExpert(alfred_tw_env.AlfredExpert):
+            """ALFWorld's ``AlfredExpert`` wrapper (hand-coded type) running :class:`ProcmemHandCodedAgent`."""
+
+            def load(self, gamefile: str) -> None:
+                super().load(gamefile)
+                self._handcoded_expert = ProcmemHandCodedAgent(max_steps=200)
+
+        _EXPERT_CLASSES["agent"] = ProcmemHandCodedAgent
+        _EXPERT_CLASSES["wrapper"] = ProcmemExpert
+    return _EXPERT_CLASSES["agent"], _EXPERT_CLASSES["wrapper"]
+
+
+def make_engine(expert: bool = True, upstream_expert: bool = False) -> Any:
+    """Return the TextWorld environment stack ALFWorld plays: PddlEnv + demangler + infos (+ expert).
+
+    ``upstream_expert=True`` uses ALFWorld's ``AlfredExpert`` exactly as shipped (without the
+    ``move`` fix), for comparisons.
+    """
+    textworld, alfred_tw_env, _, PddlEnv = _import_engine()
+    extras = ["gamefile"] + (["expert_plan"] if expert else [])
+    request = textworld.EnvInfos(won=True, admissible_commands=True, extras=extras)
+    env = PddlEnv(request)
+    env = alfred_tw_env.AlfredDemangler(env, shuffle=False)
+    env = alfred_tw_env.AlfredInfos(env)
+    if expert:
+        wrapper = alfred_tw_env.AlfredExpert if upstream_expert else expert_classes()[1]
+        env = wrapper(env, expert_type=alfred_tw_env.AlfredExpertType.HANDCODED)
+    return env
