@@ -3,8 +3,9 @@
 LLM policies live beside them but import their heavy dependencies lazily.
 """
 
+from .alfworld_expert import ExpertPolicy
 from .mastermind_solver import MastermindSolver
 from .policy import BasePolicy, Policy
 from .random_policy import RandomPolicy
 
-__all__ = ["Policy", "BasePolicy", "RandomPolicy", "MastermindSolver"]
+__all__ = ["Policy", "BasePolicy", "RandomPolicy", "MastermindSolver", "ExpertPolicy"]

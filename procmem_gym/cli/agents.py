@@ -6,7 +6,7 @@ from typing import Any
 
 import gymnasium as gym
 
-AGENTS_HELP = "random, solver (Mastermind), smollm2, hf:PATH (model folder or .gguf file), openai:MODEL@URL"
+AGENTS_HELP = "random, solver (Mastermind), expert (ALFWorld), smollm2, hf:PATH (model folder or .gguf file), openai:MODEL@URL"
 
 
 class AgentError(ValueError):
@@ -19,6 +19,14 @@ def _is_mastermind(env_id: str) -> bool:
     except gym.error.Error:
         return False
     return "mastermind" in entry.lower()
+
+
+def _is_alfworld(env_id: str) -> bool:
+    try:
+        entry = str(gym.spec(env_id).entry_point)
+    except gym.error.Error:
+        return False
+    return "alfworld" in entry.lower()
 
 
 def make_policy(
@@ -36,7 +44,11 @@ def make_policy(
 
         return MastermindSolver(seed=seed)
     if name == "expert":
-        raise AgentError("agent 'expert' is the ALFWorld hand-coded expert, which is not available yet in this version")
+        if not _is_alfworld(env_id):
+            raise AgentError(f"agent 'expert' is ALFWorld's hand-coded expert; it plays procmem_gym/ALFWorld-v0, not {env_id}")
+        from procmem_gym.agents import ExpertPolicy
+
+        return ExpertPolicy()
     if name == "smollm2":
         from procmem_gym.agents.smollm2 import _is_complete, cached_smollm2_dir, load_smollm2
 

@@ -6,8 +6,10 @@ import argparse
 import sys
 
 from rich.console import Console
+from rich.markup import escape
 
 from procmem_gym import __version__
+from procmem_gym.cli import alfworld_cmd
 from procmem_gym.cli import learn as learn_cmd
 from procmem_gym.cli import memory_cmd
 from procmem_gym.cli import run as run_cmd
@@ -26,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     run_cmd.add_parser(subparsers)
     memory_cmd.add_parser(subparsers)
     learn_cmd.add_parsers(subparsers)
+    alfworld_cmd.add_parser(subparsers)
     return parser
 
 
@@ -44,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args, console) or 0)
     except USER_ERRORS as err:
-        Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {err}", highlight=False)
+        Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {escape(str(err))}", highlight=False)
         return 1
 
 

@@ -39,7 +39,25 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--dtype", choices=("float32", "bfloat16"), default=None,
                    help="weights of an LLM agent (default float32; bfloat16 is much faster in batches on AMX CPUs)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    p.add_argument("--env-kwarg", action="append", default=[], metavar="KEY=VALUE", dest="env_kwargs",
+                   help="keyword argument for the env, repeatable; VALUE is read as JSON when it parses "
+                        "(e.g. --env-kwarg split=valid_unseen --env-kwarg max_steps=30)")
     p.set_defaults(func=main)
+
+
+def parse_env_kwargs(items: list[str]) -> dict[str, Any]:
+    """Turn ``KEY=VALUE`` strings into env keyword arguments (VALUE as JSON when it parses, else text)."""
+    kwargs: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise RunError(f"--env-kwarg takes KEY=VALUE with KEY a keyword name, got {item!r}")
+        try:
+            kwargs[key] = json.loads(value)
+        except ValueError:
+            kwargs[key] = value
+    return kwargs
 
 
 def _default_out(env_id: str, agent: str) -> Path:
@@ -54,7 +72,7 @@ def _previous_records(out: Path, config: dict[str, Any]) -> tuple[list[EpisodeRe
     if not config_path.exists():
         raise RunError(f"--resume: {out} holds no run to resume (no config.json)")
     previous = json.loads(config_path.read_text())
-    for key in ("env", "agent", "seed", "mode", "memory"):
+    for key in ("env", "agent", "seed", "mode", "memory", "env_kwargs"):
         if previous.get(key) != config.get(key):
             raise RunError(
                 f"--resume: {out} was run with {key}={previous.get(key)!r}, not {config.get(key)!r}; "
@@ -69,13 +87,15 @@ def _previous_records(out: Path, config: dict[str, Any]) -> tuple[list[EpisodeRe
     return records, seconds
 
 
-def _make_env(env_id: str, num_envs: int) -> Any:
+def _make_env(env_id: str, num_envs: int, env_kwargs: dict[str, Any] | None = None) -> Any:
     """Return the env or vector env, with a clear error for an unknown id."""
     try:
-        return make_env(env_id, num_envs)
+        return make_env(env_id, num_envs, **(env_kwargs or {}))
     except gym.error.Error as err:
         ids = ", ".join(sorted(k for k in gym.registry if k.startswith("procmem_gym/")))
         raise RunError(f"cannot make env {env_id!r}: {err}. procmem-gym registers: {ids}") from err
+    except TypeError as err:  # a keyword the env does not take
+        raise RunError(f"cannot make env {env_id!r} with {env_kwargs}: {err}") from err
 
 
 def summary_table(summary: RunSummary, title: str = "procmem-gym run") -> Table:
@@ -98,7 +118,10 @@ def main(args: argparse.Namespace, console: Console) -> int:
     if args.resume and not args.out:
         raise RunError("--resume needs --out: the folder of the run to continue")
     out = Path(args.out) if args.out else _default_out(args.env, args.agent)
+    env_kwargs = parse_env_kwargs(getattr(args, "env_kwargs", None) or [])
     config = {"env": args.env, "agent": args.agent, "seed": args.seed, "mode": mode, "memory": args.memory}
+    if env_kwargs:
+        config["env_kwargs"] = env_kwargs
 
     records: list[EpisodeRecord] = []
     seconds = 0.0
@@ -111,13 +134,13 @@ def main(args: argparse.Namespace, console: Console) -> int:
         # The run works on a copy in --out (stats change as skills are used); the input file is never written.
         snapshot_path = out / "memory.json"
         memory = ProceduralMemory.load(snapshot_path if args.resume and snapshot_path.exists() else args.memory)
-    write_json_atomic(out / "config.json", {**config, "episodes": args.episodes})
-
     if args.num_envs < 1:
         raise RunError(f"--num-envs must be at least 1, got {args.num_envs}")
-    env = _make_env(args.env, args.num_envs)
+    env = _make_env(args.env, args.num_envs, env_kwargs)
     space = env.single_action_space if args.num_envs > 1 else env.action_space
     policy = make_policy(args.agent, args.env, space, args.seed, console, dtype=args.dtype)
+    # written once the env and agent exist, so a run that cannot start leaves no folder behind
+    write_json_atomic(out / "config.json", {**config, "episodes": args.episodes})
     wrapper_kwargs: dict[str, Any] = {}
     if args.num_envs > 1:
         wrapper_kwargs["episode_limit"] = args.episodes - len(records)
