@@ -30,6 +30,10 @@ print(procmem_gym.__file__)
 print(procmem_gym.envs.__file__)
 print(procmem_gym.agents.__file__)
 print(MastermindSolver().act(obs, info))
+from procmem_gym.envs.alfworld import bundled_games_dir
+games = bundled_games_dir()
+print(games)
+print(len(list(games.rglob("traj_data.json"))), len(list(games.rglob("initial_state.pddl"))))
 """
 
 
@@ -63,8 +67,11 @@ def probe(tmp_path: Path, site_dir: Path) -> list[str]:
 @pytest.mark.slow
 def test_normal_install_ships_envs_and_agents(tmp_path):
     site_dir = install(tmp_path, editable=False)
-    pkg, envs, agents, action = probe(tmp_path, site_dir)
+    pkg, envs, agents, action, games, counts = probe(tmp_path, site_dir)
     assert Path(pkg).is_relative_to(site_dir)
+    # the bundled ALFWorld sample games are package data of the wheel
+    assert Path(games) == site_dir / "procmem_gym" / "envs" / "alfworld" / "games"
+    assert counts == "18 18"
     assert Path(envs) == site_dir / "procmem_gym" / "envs" / "__init__.py"
     assert Path(agents) == site_dir / "procmem_gym" / "agents" / "__init__.py"
     assert action.startswith("[")
@@ -74,8 +81,10 @@ def test_normal_install_ships_envs_and_agents(tmp_path):
 @pytest.mark.slow
 def test_editable_install_maps_envs_and_agents_to_the_checkout(tmp_path):
     site_dir = install(tmp_path, editable=True)
-    pkg, envs, agents, action = probe(tmp_path, site_dir)
+    pkg, envs, agents, action, games, counts = probe(tmp_path, site_dir)
     assert Path(pkg) == ROOT / "procmem_gym" / "__init__.py"
+    assert Path(games) == ROOT / "envs" / "alfworld" / "games"
+    assert counts == "18 18"
     assert Path(envs) == ROOT / "envs" / "__init__.py"
     assert Path(agents) == ROOT / "agents" / "__init__.py"
     assert action.startswith("[")

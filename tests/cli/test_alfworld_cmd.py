@@ -1,0 +1,175 @@
+"""`procmem-gym alfworld prepare|info` and expert runs on ALFWorld: the steps alfworld-generate performs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from procmem_gym.cli.main import main
+from procmem_gym.envs.alfworld import GAME_FILE, bundled_games_dir, copy_sample_games, prepare_games
+from procmem_gym.transitions import EpisodeRecord, Transition, read_log
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    root = tmp_path_factory.mktemp("alf")
+    assert main(["alfworld", "prepare", str(root), "--sample"]) == 0
+    return root
+
+
+def test_prepare_writes_solvable_games_with_walkthroughs(prepared):
+    games = sorted(prepared.rglob(GAME_FILE))
+    assert len(games) == 18
+    for game in games:
+        data = json.loads(game.read_text())
+        assert data["solvable"] is True
+        assert 1 <= len(data["walkthrough"]) <= 50
+        assert "UNKNOWN GOAL" not in data["grammar"]
+        assert data["pddl_problem"] == (game.parent / "initial_state.pddl").read_text()
+        assert "(:action GotoLocation" in data["pddl_domain"]
+    # the package's own sources are only read
+    assert not list(bundled_games_dir().rglob(GAME_FILE))
+
+
+def test_prepare_is_deterministic_and_keeps_prepared_games(tmp_path):
+    src = tmp_path / "src"
+    shutil.copytree(bundled_games_dir() / "json_2.1.1" / "valid_seen", src / "json_2.1.1" / "valid_seen")
+    a = prepare_games(src, tmp_path / "a")
+    b = prepare_games(src, tmp_path / "b")
+    assert a.count("solvable") == b.count("solvable") == 6
+    files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob(GAME_FILE))
+    assert len(files) == 6
+    for rel in files:
+        assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes()
+    assert not list(src.rglob(GAME_FILE))  # --out leaves the sources alone
+    again = prepare_games(src, tmp_path / "a")
+    assert again.count("kept") == 6 and again.count("solvable") == 0
+    forced = prepare_games(src, tmp_path / "a", force=True, seed=1)
+    assert forced.count("solvable") == 6
+
+
+def test_unsolvable_and_broken_games_are_reported(tmp_path, capsys):
+    copy_sample_games(tmp_path)
+    train = tmp_path / "json_2.1.1" / "train"
+    simple = next(train.glob("pick_and_place_simple-*/*"))
+    # the goal asks for a fridge that the room does not have: the expert cannot win
+    pddl = simple / "initial_state.pddl"
+    pddl.write_text(
+        pddl.read_text().replace("(receptacleType ?r FridgeType)", "(receptacleType ?r SafeType)")
+    )
+    broken = next(train.glob("pick_heat_*/*"))
+    (broken / "traj_data.json").write_text("{not json")
+    for split in ("valid_seen", "valid_unseen"):
+        shutil.rmtree(tmp_path / "json_2.1.1" / split)
+    code = main(["alfworld", "prepare", str(tmp_path)])
+    assert code == 1
+    err = capsys.readouterr().out
+    assert "unsolvable" in err and "skipped" in err
+    assert json.loads((simple / GAME_FILE).read_text())["solvable"] is False
+    assert not (broken / GAME_FILE).exists()
+    others = [g for g in train.rglob(GAME_FILE) if g.parent not in (simple,)]
+    assert len(others) == 4 and all(json.loads(g.read_text())["solvable"] for g in others)
+
+
+def test_info_counts_games(prepared, capsys):
+    assert main(["alfworld", "info", str(prepared)]) == 0
+    out = capsys.readouterr().out
+    assert "valid_unseen" in out and "pick2" in out
+
+
+def test_expert_run_writes_trajectories_ready_for_memory_building(prepared, tmp_path):
+    out = tmp_path / "run"
+    code = main(
+        [
+            "run",
+            "--env",
+            "procmem_gym/ALFWorld-v0",
+            "--agent",
+            "expert",
+            "--episodes",
+            "6",
+            "--env-kwarg",
+            f"data_dir={prepared}",
+            "--env-kwarg",
+            "split=valid_unseen",
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["success_rate"] == 1.0 and summary["episodes"] == 6
+    records = list(read_log(out / "transitions.jsonl"))
+    steps = [r for r in records if isinstance(r, Transition)]
+    episodes = [r for r in records if isinstance(r, EpisodeRecord)]
+    assert len(episodes) == 6 and all(e.success for e in episodes)
+    assert steps[0].observation.startswith("-= Welcome to TextWorld, ALFRED! =-")
+    assert steps[0].action == "look"
+    for prev, cur in zip(steps, steps[1:]):  # every expert command was admissible where it was played
+        if prev.episode == cur.episode:
+            assert cur.action in prev.info["admissible_commands"]
+    config = json.loads((out / "config.json").read_text())
+    assert config["env_kwargs"] == {"data_dir": str(prepared), "split": "valid_unseen"}
+    memory = tmp_path / "memory.json"
+    assert (
+        main(
+            [
+                "build",
+                "--trajectories",
+                str(out / "transitions.jsonl"),
+                "--strategy",
+                "trajectory",
+                "--memory",
+                str(memory),
+                "--env",
+                "procmem_gym/ALFWorld-v0",
+                "--agent",
+                "expert",
+            ]
+        )
+        == 0
+    )
+    skills = json.loads(memory.read_text())["skills"]
+    assert len(skills) == 6  # one workflow per successful trajectory
+
+
+def test_expert_agent_refuses_other_envs(tmp_path, capsys):
+    assert (
+        main(["run", "--env", "procmem_gym/Mastermind-v0", "--agent", "expert", "--out", str(tmp_path / "m")])
+        == 1
+    )
+    assert "ALFWorld" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
+
+
+def test_run_without_data_fails_clearly(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("ALFWORLD_DATA", raising=False)
+    assert (
+        main(["run", "--env", "procmem_gym/ALFWorld-v0", "--agent", "expert", "--out", str(tmp_path / "x")])
+        == 1
+    )
+    err = capsys.readouterr().err
+    assert "alfworld-download" in err and "procmem-gym[alfworld]" in err
+    assert not (tmp_path / "x").exists()
+
+
+def test_bad_env_kwarg_is_a_clear_error(tmp_path, capsys):
+    assert (
+        main(
+            [
+                "run",
+                "--env",
+                "procmem_gym/Mastermind-v0",
+                "--agent",
+                "random",
+                "--env-kwarg",
+                "nonsense",
+                "--out",
+                str(tmp_path / "y"),
+            ]
+        )
+        == 1
+    )
+    assert "KEY=VALUE" in capsys.readouterr().err
