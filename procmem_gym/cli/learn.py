@@ -20,6 +20,7 @@ from rich.table import Table
 
 from procmem_gym.atomic import write_json_atomic
 from procmem_gym.cli.agents import AGENTS_HELP, make_policy
+from procmem_gym.cli.run import parse_env_kwargs
 from procmem_gym.memory import ProceduralMemory, count_tokens
 
 EVAL_SEED = 100_000  # evaluation episodes never share seeds with training episodes
@@ -47,6 +48,8 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="runs/learn")
     p.add_argument("--resume", action="store_true", help="continue from the last finished iteration in --out")
+    p.add_argument("--env-kwarg", action="append", default=[], metavar="KEY=VALUE", dest="env_kwargs",
+                   help="keyword argument for the env, repeatable (e.g. --env-kwarg data_dir=DIR for ALFWorld)")
     p.set_defaults(func=learn_cmd)
 
     b = subparsers.add_parser("build", help="build memory offline from trajectories (MemP)")
@@ -106,12 +109,14 @@ def build_cmd(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-def evaluate(env_id: str, policy: Any, memory: ProceduralMemory | None, mode: str, episodes: int, num_envs: int, seed: int, log: Path) -> dict:
+def evaluate(env_id: str, policy: Any, memory: ProceduralMemory | None, mode: str, episodes: int, num_envs: int, seed: int, log: Path,
+             env_kwargs: dict[str, Any] | None = None) -> dict:
     """Play evaluation episodes (memory stats are not updated) and return their summary numbers."""
     from procmem_gym.runner import play_logged, summarize
 
     calls, tokens = getattr(policy, "model_calls", 0), getattr(policy, "generated_tokens", 0)
-    records = play_logged(env_id, policy, memory, mode, episodes, seed, log, num_envs, update_memory=False)
+    records = play_logged(env_id, policy, memory, mode, episodes, seed, log, num_envs, update_memory=False,
+                          env_kwargs=env_kwargs)
     s = summarize(records, env_id, getattr(policy, "name", "policy"), 0.0,
                   skills=len(memory) if memory else 0, memory_tokens=memory.tokens() if memory else 0,
                   model_calls=getattr(policy, "model_calls", 0) - calls,
@@ -130,6 +135,9 @@ def learn_cmd(args: argparse.Namespace, console: Console) -> int:
     config = NPPOConfig(iterations=args.iterations, episodes=args.episodes, num_envs=args.num_envs, mode=args.mode,
                         seed=args.seed, trust=args.trust)
     settings = {"env": args.env, "agent": args.agent, "method": args.method, "mode": args.mode, "seed": args.seed, "update": args.update}
+    env_kwargs = parse_env_kwargs(getattr(args, "env_kwargs", None) or [])
+    if env_kwargs:
+        settings["env_kwargs"] = env_kwargs
     state_path = out / "state.json"
     if state_path.exists() and not args.resume:
         raise LearnError(f"{out} already holds a learning run; pass --resume to continue it or choose another --out")
@@ -151,7 +159,10 @@ def learn_cmd(args: argparse.Namespace, console: Console) -> int:
         gym.spec(args.env)
     except gym.error.Error as err:
         raise LearnError(f"cannot make env {args.env!r}: {err}") from err
-    space = gym.make(args.env).action_space
+    try:
+        space = gym.make(args.env, **env_kwargs).action_space
+    except TypeError as err:
+        raise LearnError(f"cannot make env {args.env!r} with {env_kwargs}: {err}") from err
     policy = make_policy(args.agent, args.env, space, args.seed, console, dtype=args.dtype)
 
     progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -173,7 +184,8 @@ def learn_cmd(args: argparse.Namespace, console: Console) -> int:
     if not args.resume:  # the settings are checked by a later --resume, even after an interruption
         write_json_atomic(state_path, {"iterations_done": 0, "settings": settings})
     if args.method == "npppo":
-        learner = NPPOLearner(args.env, policy, memory, out, config, on_iteration=show, on_episode=episode_done)
+        learner = NPPOLearner(args.env, policy, memory, out, config, on_iteration=show, on_episode=episode_done,
+                              env_kwargs=env_kwargs)
         start = learner.finished_iterations() if args.resume else 0
         try:
             with progress:
@@ -185,7 +197,7 @@ def learn_cmd(args: argparse.Namespace, console: Console) -> int:
         start = _memp_finished(out) if args.resume else 0
         try:
             with progress:
-                _learn_memp(args, policy, memory, out, config, start, show, episode_done)
+                _learn_memp(args, policy, memory, out, config, start, show, episode_done, env_kwargs)
         except KeyboardInterrupt:
             console.print(f"[yellow]interrupted; continue with: procmem-gym learn ... --out {out} --resume[/yellow]")
             return 130
@@ -194,8 +206,10 @@ def learn_cmd(args: argparse.Namespace, console: Console) -> int:
 
     if args.eval_episodes > 0:
         eval_mode = args.mode
-        before = evaluate(args.env, policy, None, "off", args.eval_episodes, args.num_envs, args.seed + EVAL_SEED, out / "eval-before.jsonl")
-        after = evaluate(args.env, policy, memory, eval_mode, args.eval_episodes, args.num_envs, args.seed + EVAL_SEED, out / "eval-after.jsonl")
+        before = evaluate(args.env, policy, None, "off", args.eval_episodes, args.num_envs, args.seed + EVAL_SEED,
+                          out / "eval-before.jsonl", env_kwargs)
+        after = evaluate(args.env, policy, memory, eval_mode, args.eval_episodes, args.num_envs, args.seed + EVAL_SEED,
+                         out / "eval-after.jsonl", env_kwargs)
         write_json_atomic(out / "evaluation.json", {"no_memory": before, "learned_memory": after})
         table = Table(title=f"{args.env}, {args.agent}: {args.eval_episodes} evaluation episodes (same seeds)")
         for col in ("", "mean return", "success", "reuse", "skills", "memory tokens", "model calls / ep"):
@@ -214,7 +228,8 @@ def _memp_finished(out: Path) -> int:
 
 
 def _learn_memp(
-    args: argparse.Namespace, policy: Any, memory: ProceduralMemory, out: Path, config: Any, start: int, show: Any, on_episode: Any
+    args: argparse.Namespace, policy: Any, memory: ProceduralMemory, out: Path, config: Any, start: int, show: Any, on_episode: Any,
+    env_kwargs: dict[str, Any] | None = None,
 ) -> None:
     """MemP online: roll out with the memory, then Update after every episode, per iteration."""
     import shutil
@@ -224,7 +239,7 @@ def _learn_memp(
     from procmem_gym.learning.memp import apply_update
     from procmem_gym.learning.npppo import IterationReport, NPPOLearner
 
-    rollout = NPPOLearner(args.env, policy, memory, out, config, on_episode=on_episode)
+    rollout = NPPOLearner(args.env, policy, memory, out, config, on_episode=on_episode, env_kwargs=env_kwargs)
     writer = policy if hasattr(policy, "generate") else None
     for i in range(start, config.iterations):
         folder = out / f"iter-{i:03d}"

@@ -173,3 +173,51 @@ def test_bad_env_kwarg_is_a_clear_error(tmp_path, capsys):
         == 1
     )
     assert "KEY=VALUE" in capsys.readouterr().err
+
+
+def test_llm_policy_plays_alfworld_with_admissible_commands(prepared, tiny_model_dir, tmp_path):
+    out = tmp_path / "llm"
+    args = ["run", "--env", "procmem_gym/ALFWorld-v0", "--agent", f"hf:{tiny_model_dir}", "--episodes", "2"]
+    args += [
+        "--env-kwarg",
+        f"data_dir={prepared}",
+        "--env-kwarg",
+        "max_steps=6",
+        "--num-envs",
+        "2",
+        "--out",
+        str(out),
+    ]
+    assert main(args) == 0
+    steps = [r for r in read_log(out / "transitions.jsonl") if isinstance(r, Transition)]
+    assert len(steps) == 12
+    by_episode: dict[int, list[Transition]] = {}
+    for s in steps:
+        by_episode.setdefault(s.episode, []).append(s)
+    for episode in by_episode.values():
+        # the model chooses among the admissible commands, so the game never answers "Nothing happens."
+        assert all(not s.info.get("invalid_reason") for s in episode)
+        for prev, cur in zip(episode, episode[1:]):
+            assert cur.action in prev.info["admissible_commands"]
+
+
+def test_learn_takes_env_kwargs_and_checks_them_on_resume(prepared, tiny_model_dir, tmp_path, capsys):
+    out = tmp_path / "learn"
+    base = [
+        "learn",
+        "--env",
+        "procmem_gym/ALFWorld-v0",
+        "--agent",
+        f"hf:{tiny_model_dir}",
+        "--iterations",
+        "1",
+    ]
+    base += ["--episodes", "2", "--num-envs", "2", "--eval-episodes", "0", "--out", str(out)]
+    kwargs = ["--env-kwarg", f"data_dir={prepared}", "--env-kwarg", "max_steps=4"]
+    assert main(base + kwargs) == 0
+    state = json.loads((out / "state.json").read_text())
+    assert state["settings"]["env_kwargs"] == {"data_dir": str(prepared), "max_steps": 4}
+    assert (out / "iter-000").is_dir()
+    other = ["--env-kwarg", f"data_dir={prepared}", "--env-kwarg", "max_steps=5", "--resume"]
+    assert main(base + other) == 1
+    assert "env_kwargs" in capsys.readouterr().err
