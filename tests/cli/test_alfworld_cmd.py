@@ -46,6 +46,13 @@ def test_prepare_is_deterministic_and_keeps_prepared_games(tmp_path):
     assert not list(src.rglob(GAME_FILE))  # --out leaves the sources alone
     again = prepare_games(src, tmp_path / "a")
     assert again.count("kept") == 6 and again.count("solvable") == 0
+    # a game whose preparation was interrupted (written, not yet checked) is prepared again
+    half = tmp_path / "a" / files[0]
+    data = json.loads(half.read_text())
+    half.write_text(json.dumps({**data, "solvable": None, "walkthrough": None}))
+    resumed = prepare_games(src, tmp_path / "a")
+    assert resumed.count("kept") == 5 and resumed.count("solvable") == 1
+    assert half.read_bytes() == (tmp_path / "b" / files[0]).read_bytes()
     forced = prepare_games(src, tmp_path / "a", force=True, seed=1)
     assert forced.count("solvable") == 6
 
@@ -221,3 +228,49 @@ def test_learn_takes_env_kwargs_and_checks_them_on_resume(prepared, tiny_model_d
     other = ["--env-kwarg", f"data_dir={prepared}", "--env-kwarg", "max_steps=5", "--resume"]
     assert main(base + other) == 1
     assert "env_kwargs" in capsys.readouterr().err
+
+
+def test_corrupt_game_file_is_reported_and_left_alone(prepared, tmp_path):
+    import gymnasium as gym
+
+    from procmem_gym.envs.alfworld import ALFWorldDataError
+
+    data = tmp_path / "data"
+    shutil.copytree(prepared / "json_2.1.1" / "valid_seen", data / "json_2.1.1" / "valid_seen")
+    game = next(data.rglob(GAME_FILE))
+    game.write_text('{"pddl_domain": "trunc')
+    before = game.stat().st_mtime_ns
+    with pytest.raises(ALFWorldDataError, match=str(game)):
+        gym.make("procmem_gym/ALFWorld-v0", data_dir=data, split="valid_seen")
+    assert game.read_text() == '{"pddl_domain": "trunc' and game.stat().st_mtime_ns == before
+
+
+def test_throughput_benchmark_prints_its_json(prepared):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "alfworld_throughput.py"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            "--json",
+            "--rounds",
+            "1",
+            "--episodes",
+            "2",
+            "--data-dir",
+            str(prepared),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    for key in ("expert", "no_expert"):
+        row = result["results"][key]
+        assert row["ours_steps_per_s"] > 0 and row["alfredtwenv_steps_per_s"] > 0
+        assert row["steps_per_round"] > 0 and "per_step_overhead" in row
