@@ -130,7 +130,7 @@ class GameEntry:
     solvable: bool | None
 
 
-def _skipped_folder(folder: Path) -> bool:
+def unsupported_folder(folder: Path) -> bool:
     # ALFWorld's text engine supports neither movable receptacles nor sliced objects (as AlfredTWEnv skips them).
     text = str(folder)
     return "movable" in text or "Sliced" in text
@@ -141,7 +141,7 @@ def scan_split(root: Path) -> list[GameEntry]:
     entries = []
     for traj_path in sorted(root.rglob("traj_data.json")):
         folder = traj_path.parent
-        if _skipped_folder(folder):
+        if unsupported_folder(folder):
             continue
         try:
             task_type = json.loads(traj_path.read_text())["task_type"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
@@ -20,6 +21,14 @@ MAX_OBSERVATION_CHARS = 100_000
 MAX_ACTION_CHARS = 256
 NOTHING_HAPPENS = "Nothing happens."
 _TASK_RE = re.compile(r"Your task is to: (.*?)\.?\s*$", re.S)
+
+
+def _read_task_type(game: Path) -> str:
+    """The task type in the ``traj_data.json`` beside a game file ("" when it cannot be read)."""
+    try:
+        return str(json.loads((game.parent / "traj_data.json").read_text())["task_type"])
+    except (OSError, ValueError, KeyError):
+        return ""
 
 
 class ALFWorldEnv(gym.Env[str, str]):
@@ -82,6 +91,7 @@ class ALFWorldEnv(gym.Env[str, str]):
         self._game: Path | None = None
         self._goal = ""
         self._task_type = ""
+        self._task_type_of: dict[Path, str] = {}
         self._steps = 0
         self._done = True
         self._last_command: str | None = None
@@ -130,17 +140,10 @@ class ALFWorldEnv(gym.Env[str, str]):
         self._observation = self._state["feedback"]
         match = _TASK_RE.search(self._observation)
         self._goal = match.group(1).strip() if match else ""
-        self._task_type = self._read_task_type(game)
+        if game not in self._task_type_of:
+            self._task_type_of[game] = _read_task_type(game)
+        self._task_type = self._task_type_of[game]
         return self._observation, self._info(None)
-
-    @staticmethod
-    def _read_task_type(game: Path) -> str:
-        import json
-
-        try:
-            return str(json.loads((game.parent / "traj_data.json").read_text())["task_type"])
-        except (OSError, ValueError, KeyError):
-            return ""
 
     def _command(self, action: Any) -> tuple[str, str | None]:
         """Return the command to send and why it is invalid (None when the game accepts it)."""

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from .data import GAME_FILE, SPLITS, TASK_TYPES, ALFWorldDataError, _skipped_folder, bundled_games_dir
+from .data import GAME_FILE, SPLITS, TASK_TYPES, ALFWorldDataError, unsupported_folder, bundled_games_dir
 from .engine import logic_files, make_engine, private_random
 
 #: alfworld-generate's default seed.
@@ -190,7 +190,7 @@ def _prepare_one(
 ) -> str | None:
     from procmem_gym.atomic import write_text_atomic
 
-    if _skipped_folder(folder):
+    if unsupported_folder(folder):
         entry.reason = "movable receptacles and sliced objects are not supported by ALFWorld's text engine"
         return None
     pddl_path = folder / "initial_state.pddl"
