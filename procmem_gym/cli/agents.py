@@ -13,20 +13,13 @@ class AgentError(ValueError):
     """An ``--agent`` value that names no agent, or an agent that cannot play this env."""
 
 
-def _is_mastermind(env_id: str) -> bool:
+def _entry_point_mentions(env_id: str, family: str) -> bool:
+    """Whether ``env_id`` is registered with an entry point of ``family`` ("mastermind", "alfworld")."""
     try:
         entry = str(gym.spec(env_id).entry_point)
     except gym.error.Error:
         return False
-    return "mastermind" in entry.lower()
-
-
-def _is_alfworld(env_id: str) -> bool:
-    try:
-        entry = str(gym.spec(env_id).entry_point)
-    except gym.error.Error:
-        return False
-    return "alfworld" in entry.lower()
+    return family in entry.lower()
 
 
 def make_policy(
@@ -38,13 +31,13 @@ def make_policy(
 
         return RandomPolicy(seed=seed, action_space=action_space)
     if name == "solver":
-        if not _is_mastermind(env_id):
+        if not _entry_point_mentions(env_id, "mastermind"):
             raise AgentError(f"agent 'solver' plays Mastermind only, not {env_id}")
         from procmem_gym.agents import MastermindSolver
 
         return MastermindSolver(seed=seed)
     if name == "expert":
-        if not _is_alfworld(env_id):
+        if not _entry_point_mentions(env_id, "alfworld"):
             raise AgentError(f"agent 'expert' is ALFWorld's hand-coded expert; it plays procmem_gym/ALFWorld-v0, not {env_id}")
         from procmem_gym.agents import ExpertPolicy
 

@@ -19,6 +19,12 @@ def prepared(tmp_path_factory):
     return root
 
 
+def run_expert(prepared, out, episodes, *extra):
+    """``procmem-gym run`` with the expert on the prepared games; return the exit status."""
+    args = ["run", "--env", "procmem_gym/ALFWorld-v0", "--agent", "expert", "--episodes", str(episodes)]
+    return main([*args, "--env-kwarg", f"data_dir={prepared}", "--out", str(out), *extra])
+
+
 def test_prepare_writes_solvable_games_with_walkthroughs(prepared):
     games = sorted(prepared.rglob(GAME_FILE))
     assert len(games) == 18
@@ -88,23 +94,7 @@ def test_info_counts_games(prepared, capsys):
 
 def test_expert_run_writes_trajectories_ready_for_memory_building(prepared, tmp_path):
     out = tmp_path / "run"
-    code = main(
-        [
-            "run",
-            "--env",
-            "procmem_gym/ALFWorld-v0",
-            "--agent",
-            "expert",
-            "--episodes",
-            "6",
-            "--env-kwarg",
-            f"data_dir={prepared}",
-            "--env-kwarg",
-            "split=valid_unseen",
-            "--out",
-            str(out),
-        ]
-    )
+    code = run_expert(prepared, out, 6, "--env-kwarg", "split=valid_unseen")
     assert code == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["success_rate"] == 1.0 and summary["episodes"] == 6
@@ -280,26 +270,7 @@ def test_async_vector_run_logs_what_the_sync_run_logs(prepared, tmp_path):
     logs = []
     for mode in ("sync", "async"):
         out = tmp_path / mode
-        args = [
-            "run",
-            "--env",
-            "procmem_gym/ALFWorld-v0",
-            "--agent",
-            "expert",
-            "--episodes",
-            "4",
-            "--num-envs",
-            "2",
-        ]
-        args += [
-            "--env-kwarg",
-            f"data_dir={prepared}",
-            "--env-kwarg",
-            f"vectorization_mode={mode}",
-            "--out",
-            str(out),
-        ]
-        assert main(args) == 0
+        assert run_expert(prepared, out, 4, "--num-envs", "2", "--env-kwarg", f"vectorization_mode={mode}") == 0
         logs.append((out / "transitions.jsonl").read_bytes())
     assert logs[0] == logs[1]
     assert b"-= Welcome to TextWorld, ALFRED! =-" in logs[1]
