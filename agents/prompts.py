@@ -64,12 +64,16 @@ def build_messages(
     info: dict[str, Any],
     history: Sequence[tuple[str, str]] = (),
 ) -> list[dict[str, str]]:
-    """Return chat messages: system text, then the history, the guidance and the observation."""
+    """Return chat messages: system text, then the task (``info["goal"]``), the history, the guidance and the observation."""
     parts = []
-    for obs, action in list(history)[-template.history :] if template.history else []:
-        parts.append(f"Observation: {_tail(obs, 600)}\nYour action: {action}")
-    if parts:
-        parts = ["Earlier steps:\n" + "\n\n".join(parts)]
+    goal = info.get("goal") if isinstance(info, dict) else None
+    if goal:
+        # ALFWorld states the task in the first observation only; the history window loses it.
+        parts.append(f"Your task: {goal}")
+    steps = [f"Observation: {_tail(obs, 600)}\nYour action: {action}"
+             for obs, action in (list(history)[-template.history :] if template.history else [])]
+    if steps:
+        parts.append("Earlier steps:\n" + "\n\n".join(steps))
     procmem = info.get("procmem") if isinstance(info, dict) else None
     if isinstance(procmem, dict) and procmem.get("guidance"):
         name = procmem.get("skill_name") or "skill"

@@ -38,6 +38,15 @@ def test_history_is_kept_per_slot_and_reset():
     assert "Your action: go to fridge 1" in text and "Admissible commands: open fridge 1, look" in text
 
 
+def test_the_task_stays_in_the_prompt_after_the_first_observation():
+    template = TEMPLATES["alfworld"]
+    history = [(f"observation {k}", "look") for k in range(10)]
+    info = {"goal": "put a hot egg in diningtable", "admissible_commands": ["look"]}
+    text = build_messages(template, "You arrive at fridge 1.", info, history=history)[1]["content"]
+    assert text.startswith("Your task: put a hot egg in diningtable")
+    assert "observation 2" not in text  # the history window is 4 steps; the task is not part of it
+
+
 def test_batched_generation_equals_unbatched(policy):
     prompts = [policy.prompt(f"observation number {n} " + "x " * (n * 7), {}) for n in range(6)]
     batched = policy.generate(prompts, max_new_tokens=12)
