@@ -115,6 +115,10 @@ class HFPolicy(BasePolicy):
         if seed is not None:
             self.torch.manual_seed(seed)
 
+    def observe(self, observation: Any, info: dict[str, Any], action: Any, slot: int = 0) -> None:
+        """Add a step a skill chose to the slot's history, so later prompts show it."""
+        self.history.add(slot, observation, str(action))
+
     def prompt(self, observation: Any, info: dict[str, Any], slot: int = 0) -> str:
         """Return the chat prompt for one observation (history of ``slot``, guidance from ``info``)."""
         messages = build_messages(self.template, str(observation), info, self.history.get(slot))

@@ -113,9 +113,11 @@ class MastermindSolver(BasePolicy):
         """Return the next guess as ``[d d d d]``."""
         return format_guess(self.next_guess(rules_from_info(info), history_from_info(info)))
 
-    def act_batch(self, observations: Sequence[Any], infos: Sequence[dict[str, Any]]) -> list[str]:
+    def act_batch(
+        self, observations: Sequence[Any], infos: Sequence[dict[str, Any]], slots: Sequence[int] | None = None
+    ) -> list[str]:
         """Return one guess per game; games with the same history share the work through the cache."""
-        return super().act_batch(observations, infos)
+        return super().act_batch(observations, infos, slots)
 
     def next_guess(self, rules: MastermindRules, history: History) -> tuple[int, ...]:
         """Return the guess to play after ``history`` (deterministic for a given seed)."""

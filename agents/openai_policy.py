@@ -71,6 +71,10 @@ class OpenAIPolicy(BasePolicy):
         if seed is not None:
             self.seed = seed
 
+    def observe(self, observation: Any, info: dict[str, Any], action: Any, slot: int = 0) -> None:
+        """Add a step a skill chose to the slot's history, so later prompts show it."""
+        self.history.add(slot, observation, str(action))
+
     def _complete(self, messages: list[dict[str, str]], regex: str | None) -> str:
         body: dict[str, Any] = {
             "model": self.model,

@@ -1,39 +1,52 @@
-"""The interface every agent implements: text observation and info in, text action out."""
+"""The interface every agent implements: observation and info in, action out, batched, told every step."""
 
 from __future__ import annotations
 
-from typing import Any, Protocol, Sequence, runtime_checkable
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
+
+__all__ = ["Policy", "BasePolicy"]
 
 
 @runtime_checkable
 class Policy(Protocol):
-    """An agent: ``act`` picks one action, ``act_batch`` picks one per environment of a batch.
+    """An agent.
+
+    ``act`` picks one action, ``act_batch`` one per env of a batch (``slots[i]`` names the env
+    slot whose history row ``i`` continues). ``observe`` tells the policy about a step it did
+    not choose (a skill's injected action), so its history stays complete. ``reset`` starts an
+    episode: ``seed`` makes a sampling policy reproducible episode by episode, ``index`` resets
+    one slot of a batch (None: every slot).
 
     Policies know nothing about procedural memory; guidance reaches them through
     ``info["procmem"]`` like any other information.
     """
 
     name: str
+    model_calls: int
+    generated_tokens: int
 
-    def act(self, observation: Any, info: dict[str, Any]) -> str:
-        """Return the action for one observation."""
+    def act(self, observation: Any, info: dict[str, Any]) -> Any:
+        """Return the action for one observation (slot 0)."""
         ...
 
-    def act_batch(self, observations: Sequence[Any], infos: Sequence[dict[str, Any]]) -> list[str]:
+    def act_batch(
+        self, observations: Sequence[Any], infos: Sequence[dict[str, Any]], slots: Sequence[int] | None = None
+    ) -> list[Any]:
         """Return one action per observation (``infos[i]`` belongs to ``observations[i]``)."""
         ...
 
-    def reset(self) -> None:
-        """Forget per-episode state; called before every episode.
+    def observe(self, observation: Any, info: dict[str, Any], action: Any, slot: int = 0) -> None:
+        """Take note of a step whose action someone else chose (a skill in inject mode)."""
+        ...
 
-        Policies that sample may also accept ``reset(seed=...)``: the runner then passes each
-        episode's seed, which makes every episode reproducible on its own.
-        """
+    def reset(self, seed: int | None = None, index: int | None = None) -> None:
+        """Start an episode: forget slot ``index`` (None: all) and, with ``seed``, re-seed sampling."""
         ...
 
 
 class BasePolicy:
-    """Implements ``act_batch`` by calling ``act`` and ``reset`` as a no-op; subclasses batch where it pays."""
+    """The defaults of :class:`Policy`: ``act_batch`` calls ``act``; ``observe`` and ``reset`` do nothing."""
 
     name = "policy"
 
@@ -41,14 +54,20 @@ class BasePolicy:
     model_calls = 0
     generated_tokens = 0
 
-    def act(self, observation: Any, info: dict[str, Any]) -> str:  # pragma: no cover - abstract
+    def act(self, observation: Any, info: dict[str, Any]) -> Any:  # pragma: no cover - abstract
+        """Return the action for one observation."""
         raise NotImplementedError
 
-    def act_batch(self, observations: Sequence[Any], infos: Sequence[dict[str, Any]]) -> list[str]:
+    def act_batch(
+        self, observations: Sequence[Any], infos: Sequence[dict[str, Any]], slots: Sequence[int] | None = None
+    ) -> list[Any]:
         """Return ``[act(o, i) for o, i in zip(observations, infos)]``."""
         if len(observations) != len(infos):
             raise ValueError(f"{len(observations)} observations but {len(infos)} infos")
         return [self.act(o, i) for o, i in zip(observations, infos)]
 
-    def reset(self, seed: int | None = None) -> None:
+    def observe(self, observation: Any, info: dict[str, Any], action: Any, slot: int = 0) -> None:
+        """Nothing to remember by default."""
+
+    def reset(self, seed: int | None = None, index: int | None = None) -> None:
         """Nothing to forget by default."""

@@ -50,12 +50,10 @@ TEMPLATES = {
 
 
 def template_for(env_id: str | None) -> PromptTemplate:
-    """Return the template for an env id (``procmem_gym/Mastermind-v0`` -> mastermind)."""
-    name = (env_id or "").lower()
-    for key in ("mastermind", "alfworld"):
-        if key in name:
-            return TEMPLATES[key]
-    return TEMPLATES["default"]
+    """Return the template of an env id's family (``procmem_gym/Mastermind-v0`` -> mastermind)."""
+    from procmem_gym.envs.families import family_of
+
+    return TEMPLATES[family_of(env_id).prompt]
 
 
 def build_messages(

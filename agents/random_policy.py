@@ -30,7 +30,7 @@ class RandomPolicy(BasePolicy):
         self.rng = np.random.default_rng(seed)
         self.action_space = action_space
 
-    def reset(self, seed: int | None = None) -> None:
+    def reset(self, seed: int | None = None, index: int | None = None) -> None:
         """Re-seed the generator when an episode seed is given (each episode then replays on its own)."""
         if seed is not None:
             # Mix in the policy's own seed so that the policy's draws are not the env's draws.

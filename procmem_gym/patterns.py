@@ -14,6 +14,8 @@ from typing import Any
 
 import re2
 
+from procmem_gym.errors import ProcMemError
+
 __all__ = ["PatternError", "compile_pattern", "PatternIndex"]
 
 _OPTIONS = re2.Options()
@@ -26,7 +28,7 @@ _SET_OPTIONS.max_mem = 64 << 20
 SHARD = 2048
 
 
-class PatternError(ValueError):
+class PatternError(ProcMemError, ValueError):
     """A pattern that RE2 cannot compile; the message names the pattern and RE2's reason."""
 
 

@@ -7,12 +7,19 @@ episodes as one that never stopped.
 
 from __future__ import annotations
 
-import inspect
+import os
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
-from procmem_gym.transitions import EpisodeRecord
+import numpy as np
+
+from procmem_gym.agents.policy import Policy
+from procmem_gym.envs.families import family_of
+from procmem_gym.memory import ProceduralMemory
+from procmem_gym.transitions import Episode, EpisodeRecord
+from procmem_gym.vector_wrapper import ProceduralMemoryVectorWrapper, env_info
 from procmem_gym.wrapper import ProceduralMemoryWrapper
 
 
@@ -39,7 +46,7 @@ class RunSummary:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "RunSummary":
+    def from_dict(cls, data: dict[str, Any]) -> RunSummary:
         """Return the summary a ``summary.json`` dict describes."""
         return cls(**{k: data[k] for k in cls.__dataclass_fields__})
 
@@ -74,20 +81,9 @@ def summarize(
     )
 
 
-def _reset_policy(policy: Any) -> Callable[[int], None]:
-    """Return a function that resets ``policy`` for an episode seed, whether or not it takes one."""
-    try:
-        takes_seed = "seed" in inspect.signature(policy.reset).parameters
-    except (TypeError, ValueError):
-        takes_seed = False
-    if takes_seed:
-        return lambda seed: policy.reset(seed=seed)
-    return lambda seed: policy.reset()
-
-
 def run_episodes(
     env: ProceduralMemoryWrapper,
-    policy: Any,
+    policy: Policy,
     episodes: Sequence[int],
     seed: int = 0,
     on_episode: Callable[[EpisodeRecord], None] | None = None,
@@ -95,22 +91,22 @@ def run_episodes(
 ) -> list[EpisodeRecord]:
     """Play the given episode indices and return their records (also kept in ``env.episodes``).
 
-    ``max_steps`` guards against an env that never ends; hitting it raises ``RuntimeError``.
-    A ``KeyboardInterrupt`` propagates after the finished episodes are on disk.
+    The wrapper says who acts: the policy is asked only when no skill injects the action, and
+    is told about the steps a skill took. ``max_steps`` guards against an env that never ends;
+    hitting it raises ``RuntimeError``. A ``KeyboardInterrupt`` propagates after the finished
+    episodes are on disk.
     """
-    reset_policy = _reset_policy(policy)
-    inject = getattr(env, "mode", None) == "inject"
     records = []
     for index in episodes:
         episode_seed = seed + index
-        reset_policy(episode_seed)
+        policy.reset(seed=episode_seed)
         obs, info = env.reset(seed=episode_seed)
         for _ in range(max_steps):
-            procmem = info.get("procmem") or {}
-            if inject and procmem.get("next_action") is not None:
-                action = procmem["next_action"]  # the wrapper sends the skill's action: spend no policy call
-            else:
+            if env.policy_needed:
                 action = policy.act(obs, info)
+            else:
+                action = info["procmem"]["next_action"]  # the skill acts: no policy call
+                policy.observe(obs, info, action)
             obs, _, terminated, truncated, info = env.step(action)
             if terminated or truncated:
                 break
@@ -135,16 +131,9 @@ class Stopwatch:
         return self.already + time.perf_counter() - self.start
 
 
-def _accepts(fn: Any, name: str) -> bool:
-    try:
-        return name in inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False
-
-
 def run_vector_episodes(
-    env: Any,
-    policy: Any,
+    env: ProceduralMemoryVectorWrapper,
+    policy: Policy,
     episodes: int,
     seed: int = 0,
     on_episode: Callable[[EpisodeRecord], None] | None = None,
@@ -152,20 +141,13 @@ def run_vector_episodes(
 ) -> list[EpisodeRecord]:
     """Play ``episodes`` episodes on a memory-wrapped vector env, one batched policy call per step.
 
-    ``env`` is a :class:`~procmem_gym.vector_wrapper.ProceduralMemoryVectorWrapper` built with
-    ``episode_limit=episodes``. Sub-env ``i`` keeps its history in the policy's slot ``i``;
-    steps where the skill acts (inject mode) or the sub-env is idle spend no policy call.
+    ``env`` is built with ``episode_limit=episodes``. Sub-env ``i`` keeps its history in the
+    policy's slot ``i``; the wrapper says which sub-envs need the policy this step (not the
+    idle ones, not those about to be reset, not those whose skill acts), and the policy is
+    told about the steps skills took.
     """
-    from procmem_gym.vector_wrapper import env_info
-
     n = env.num_envs
-    slots_ok = _accepts(policy.act_batch, "slots")
-    reset_slot = _accepts(policy.reset, "index")
-    if _accepts(policy.reset, "seed"):
-        policy.reset(seed=seed)
-    else:
-        policy.reset()
-    inject = env.mode == "inject"
+    policy.reset(seed=seed)
     obs, info = env.reset(seed=seed)
     seen = 0
     for _ in range(max_steps):
@@ -173,25 +155,17 @@ def run_vector_episodes(
             break
         infos = [env_info(info, i) for i in range(n)]
         actions: list[Any] = [""] * n
-        ask = []
-        resetting = env.resetting
-        for i in range(n):
-            procmem = infos[i].get("procmem") or {}
-            if not env.active[i] or resetting[i]:  # idle, or about to be reset (the action would be ignored)
-                continue
-            if inject and procmem.get("next_action") is not None:
-                actions[i] = procmem["next_action"]
-            else:
-                ask.append(i)
+        for i in np.flatnonzero(env.skill_acting).tolist():
+            actions[i] = infos[i]["procmem"]["next_action"]
+            policy.observe(obs[i], infos[i], actions[i], slot=i)
+        ask = np.flatnonzero(env.policy_needed).tolist()
         if ask:
-            observations, sub_infos = [obs[i] for i in ask], [infos[i] for i in ask]
-            chosen = policy.act_batch(observations, sub_infos, slots=ask) if slots_ok else policy.act_batch(observations, sub_infos)
+            chosen = policy.act_batch([obs[i] for i in ask], [infos[i] for i in ask], slots=ask)
             for i, a in zip(ask, chosen):
                 actions[i] = a
         obs, _, terminated, truncated, info = env.step(actions)
-        for i in range(n):
-            if (terminated[i] or truncated[i]) and reset_slot:
-                policy.reset(index=i)
+        for i in np.flatnonzero(np.logical_or(terminated, truncated)).tolist():
+            policy.reset(index=i)
         while seen < len(env.episodes):
             if on_episode is not None:
                 on_episode(env.episodes[seen])
@@ -204,16 +178,16 @@ def run_vector_episodes(
 def make_env(env_id: str, num_envs: int = 1, **kwargs: Any) -> Any:
     """Return ``gymnasium.make(env_id)``, or a vector env of ``num_envs`` (its own vector entry point where it has one).
 
-    Mastermind's vector env is asked for each game's history and variant in ``info``, as the
-    single env gives them (agents read them). ``vectorization_mode="async"`` runs each env in its
-    own process (ALFWorld: 1.6x the steps/s of the default sync mode on 2 cores).
+    The vector env gets its family's ``vector_kwargs`` (Mastermind: each game's history and
+    variant in ``info``, as the single env gives them). ``vectorization_mode="async"`` runs each
+    env in its own process (ALFWorld: 1.6x the steps/s of the default sync mode on 2 cores).
     """
     import gymnasium as gym
 
     if num_envs == 1:
         return gym.make(env_id, **kwargs)
-    if "mastermind" in str(gym.spec(env_id).vector_entry_point or "").lower():
-        kwargs.setdefault("info_history", True)
+    for key, value in family_of(env_id).vector_kwargs.items():
+        kwargs.setdefault(key, value)
     if kwargs.get("vectorization_mode") == "async":
         # Observations travel through pipes, not gymnasium's shared memory, which stores a Text
         # observation as a fixed-size code array and reads it back padded.
@@ -221,32 +195,100 @@ def make_env(env_id: str, num_envs: int = 1, **kwargs: Any) -> Any:
     return gym.make_vec(env_id, num_envs=num_envs, **kwargs)
 
 
+@dataclass(frozen=True)
+class Played:
+    """What :meth:`Rollouts.play` played: the episode records, and the episodes with transitions when kept."""
+
+    records: list[EpisodeRecord]
+    episodes: list[Episode]
+
+
+class Rollouts:
+    """Logged episodes of one env id (N at once as a vector env), on one env reused across calls.
+
+    >>> import procmem_gym
+    >>> from procmem_gym.agents import RandomPolicy
+    >>> with Rollouts("procmem_gym/Mastermind-v0") as rollouts:
+    ...     played = rollouts.play(RandomPolicy(seed=0), episodes=2, seed=0)
+    >>> len(played.records)
+    2
+    """
+
+    def __init__(self, env_id: str, num_envs: int = 1, env_kwargs: dict[str, Any] | None = None) -> None:
+        self.env_id, self.num_envs = env_id, num_envs
+        self.family = family_of(env_id)
+        self.env = make_env(env_id, num_envs, **(env_kwargs or {}))
+
+    @property
+    def action_space(self) -> Any:
+        """Return the action space of one env."""
+        return self.env.single_action_space if self.num_envs > 1 else self.env.action_space
+
+    def play(
+        self,
+        policy: Policy,
+        memory: ProceduralMemory | None = None,
+        mode: str = "off",
+        episodes: int = 1,
+        seed: int = 0,
+        log_path: str | os.PathLike | None = None,
+        *,
+        start: int = 0,
+        append: bool = False,
+        update_memory: bool = True,
+        keep_episodes: bool = False,
+        on_episode: Callable[[EpisodeRecord], None] | None = None,
+    ) -> Played:
+        """Play episodes ``start .. episodes - 1`` with ``memory`` in ``mode`` (``off`` without memory).
+
+        Episode ``i`` uses seed ``seed + i``. The log at ``log_path`` is written afresh, or
+        continued with ``append`` (a resumed run: ``start`` is the number of episodes it holds).
+        With ``keep_episodes`` the finished episodes come back with their transitions.
+        """
+        mode = mode if memory is not None else "off"
+        wrapper_kwargs: dict[str, Any] = {}
+        if self.num_envs > 1:
+            wrapper_kwargs["episode_limit"] = episodes - start
+        wrapped = ProceduralMemoryWrapper(
+            self.env, memory, mode=mode, log_path=log_path, append=append, episode_offset=start,
+            update_memory=update_memory, success_key=self.family.success_key, keep_episodes=keep_episodes,
+            **wrapper_kwargs,
+        )
+        try:
+            if self.num_envs > 1:
+                # a resumed batched run starts its remaining episodes from seed + episodes done
+                records = run_vector_episodes(wrapped, policy, episodes - start, seed=seed + start, on_episode=on_episode)
+            else:
+                records = run_episodes(wrapped, policy, range(start, episodes), seed=seed, on_episode=on_episode)
+        finally:
+            wrapped.finish_log()
+        return Played(records, wrapped.finished)
+
+    def close(self) -> None:
+        """Close the env."""
+        self.env.close()
+
+    def __enter__(self) -> Rollouts:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
 def play_logged(
     env_id: str,
-    policy: Any,
-    memory: Any,
+    policy: Policy,
+    memory: ProceduralMemory | None,
     mode: str,
     episodes: int,
     seed: int,
-    log_path: Any,
+    log_path: str | os.PathLike,
     num_envs: int = 1,
     update_memory: bool = True,
     env_kwargs: dict[str, Any] | None = None,
     on_episode: Callable[[EpisodeRecord], None] | None = None,
 ) -> list[EpisodeRecord]:
-    """Play ``episodes`` episodes with ``memory`` in ``mode`` (``off`` without memory), logged to a fresh file."""
-    from pathlib import Path
-
-    log_path = Path(log_path)
-    if log_path.exists():
-        log_path.unlink()
-    mode = mode if memory is not None else "off"
-    env = make_env(env_id, num_envs, **(env_kwargs or {}))
-    extra = {"episode_limit": episodes} if num_envs > 1 else {}
-    wrapped = ProceduralMemoryWrapper(env, memory, mode=mode, log_path=log_path, update_memory=update_memory, **extra)
-    try:
-        if num_envs > 1:
-            return run_vector_episodes(wrapped, policy, episodes, seed=seed, on_episode=on_episode)
-        return run_episodes(wrapped, policy, range(episodes), seed=seed, on_episode=on_episode)
-    finally:
-        wrapped.close()
+    """Play ``episodes`` episodes on a fresh env with ``memory`` in ``mode``, logged to a fresh file."""
+    with Rollouts(env_id, num_envs, env_kwargs) as rollouts:
+        return rollouts.play(policy, memory, mode, episodes, seed, log_path, update_memory=update_memory,
+                             on_episode=on_episode).records

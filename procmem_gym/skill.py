@@ -14,6 +14,7 @@ import string
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from procmem_gym.errors import ProcMemError
 from procmem_gym.patterns import PatternError, compile_pattern
 
 __all__ = ["Skill", "Activation", "Execution", "Termination", "SkillStats", "Lineage", "SkillError", "LIMITS"]
@@ -33,7 +34,7 @@ LIMITS = {
 METHODS = ("manual", "npppo", "memp:trajectory", "memp:script", "memp:proceduralization", "import")
 
 
-class SkillError(ValueError):
+class SkillError(ProcMemError, ValueError):
     """A skill that breaks the format; the message says which field and why."""
 
 

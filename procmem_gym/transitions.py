@@ -14,11 +14,24 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import numpy as np
 
-__all__ = ["Transition", "EpisodeRecord", "TransitionLog", "LogFormatError", "read_log", "repair_log", "loggable_info"]
+from procmem_gym.errors import ProcMemError
+
+__all__ = [
+    "Transition",
+    "EpisodeRecord",
+    "Episode",
+    "TransitionLog",
+    "LogFormatError",
+    "read_log",
+    "repair_log",
+    "loggable_info",
+    "group_episodes",
+]
 
 #: Longest string kept from an info value; longer ones are cut (logs must stay readable).
 MAX_INFO_TEXT = 2000
@@ -26,7 +39,7 @@ MAX_INFO_TEXT = 2000
 MAX_INFO_LIST = 256
 
 
-class LogFormatError(ValueError):
+class LogFormatError(ProcMemError, ValueError):
     """A transition log line that is not what the format says; the message names the file and line."""
 
 
@@ -104,6 +117,32 @@ class EpisodeRecord:
             skill_steps=int(data.get("skill_steps", 0)),
             seed=data.get("seed"),
         )
+
+
+@dataclass(frozen=True)
+class Episode:
+    """One finished episode: its transitions in order and its record."""
+
+    record: EpisodeRecord
+    transitions: tuple[Transition, ...]
+
+    @property
+    def return_(self) -> float:
+        """Return the episode's return."""
+        return self.record.return_
+
+
+def group_episodes(items: Iterable[Transition | EpisodeRecord]) -> list[Episode]:
+    """Return the finished episodes of a log's items (transitions of unfinished episodes are dropped)."""
+    pending: dict[int, list[Transition]] = {}
+    episodes = []
+    for item in items:
+        if isinstance(item, Transition):
+            pending.setdefault(item.episode, []).append(item)
+        else:
+            steps = sorted(pending.pop(item.episode, []), key=lambda t: t.t)
+            episodes.append(Episode(item, tuple(steps)))
+    return episodes
 
 
 def _plain(value: Any) -> Any:

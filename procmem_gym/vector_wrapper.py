@@ -1,22 +1,26 @@
 """ProceduralMemoryVectorWrapper: the memory wrapper for ``gymnasium.vector`` envs (next-step autoreset).
 
-Each sub-env has its own skill tracker and episode buffer; all share one memory and one log.
-``ProceduralMemoryWrapper(vector_env, ...)`` returns this wrapper, so users need not pick.
-``info["procmem"]`` is an object array with one ``procmem`` dict per sub-env.
+A thin shell over one :class:`~procmem_gym.episode.EpisodeRun` per sub-env; all share one
+memory and one log. ``info["procmem"]`` is an object array with one ``procmem`` dict per
+sub-env, and :attr:`ProceduralMemoryVectorWrapper.policy_needed` says for which sub-envs the
+policy must choose this step. ``ProceduralMemoryWrapper(vector_env, ...)`` builds this wrapper.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
 
+from procmem_gym.episode import check_mode, describe_default, make_runs, memory_from
+from procmem_gym.errors import UsageError
 from procmem_gym.memory import ProceduralMemory
-from procmem_gym.tracking import SkillTracker
-from procmem_gym.transitions import EpisodeRecord, TransitionLog
-from procmem_gym.wrapper import _EMPTY, MODES, EpisodeLogger, _action_text, action_from_text, describe_default, episode_record
+from procmem_gym.transitions import Episode, EpisodeRecord, TransitionLog
+
+__all__ = ["ProceduralMemoryVectorWrapper", "env_info"]
 
 
 def env_info(info: dict[str, Any], i: int) -> dict[str, Any]:
@@ -36,12 +40,16 @@ def env_info(info: dict[str, Any], i: int) -> dict[str, Any]:
 
 
 class ProceduralMemoryVectorWrapper(VectorWrapper):
-    """Procedural memory and transition logging for N sub-envs stepped together."""
+    """Procedural memory and transition logging for N sub-envs stepped together.
+
+    With ``episode_limit``, sub-envs that reset after that many episodes have started go idle:
+    nothing is logged for them and the policy is not needed for them.
+    """
 
     def __init__(
         self,
         env: VectorEnv,
-        memory: ProceduralMemory | None = None,
+        memory: ProceduralMemory | str | os.PathLike | dict | None = None,
         mode: str | None = None,
         log_path: str | os.PathLike | None = None,
         describe: Callable[[Any, dict[str, Any]], str] = describe_default,
@@ -50,62 +58,71 @@ class ProceduralMemoryVectorWrapper(VectorWrapper):
         update_memory: bool = True,
         log_info_exclude: tuple[str, ...] = ("history", "procmem"),
         episode_limit: int | None = None,
+        success_key: str | None = None,
+        keep_episodes: bool = False,
         **unsupported: Any,
     ) -> None:
         super().__init__(env)
         if unsupported:
-            raise TypeError(f"not supported for vector envs: {', '.join(unsupported)}")
+            raise UsageError(f"not supported for vector envs: {', '.join(unsupported)}")
         autoreset = env.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
         if autoreset != AutoresetMode.NEXT_STEP:
-            raise ValueError(f"the memory wrapper needs next-step autoreset, the vector env uses {autoreset}")
-        mode = mode or ("off" if memory is None else "guide")
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-        if mode != "off" and memory is None:
-            raise ValueError(f"mode={mode!r} needs a memory; pass memory=... or use mode='off'")
-        n = env.num_envs
-        self.memory, self.mode, self.describe, self.update_memory = memory, mode, describe, update_memory
+            raise UsageError(f"the memory wrapper needs next-step autoreset, the vector env uses {autoreset}")
+        memory = memory_from(memory)
+        self.mode = mode = check_mode(mode, memory)
+        self.memory, self.describe, self.update_memory = memory, describe, update_memory
         self.log = TransitionLog(log_path, append=append) if log_path is not None else None
-        exclude = frozenset(log_info_exclude)
-        self.loggers = [EpisodeLogger(self.log, exclude) for _ in range(n)]
-        self.trackers = [SkillTracker(memory) for _ in range(n)] if memory is not None and mode != "off" else None
+        self.runs = make_runs(env.num_envs, memory, mode, env.single_action_space, self.log,
+                              frozenset(log_info_exclude), update_memory, success_key, keep_episodes)
         self.episodes: list[EpisodeRecord] = []
+        self.finished: list[Episode] = []
+        self.keep_episodes = keep_episodes
         self._next_episode = episode_offset
-        self._episode = [0] * n
-        self._seed: list[int | None] = [None] * n
-        self._text = [""] * n
-        self._procmem: list[dict[str, Any]] = [dict(_EMPTY) for _ in range(n)]
-        self._return = [0.0] * n
-        self._steps = [0] * n
-        self._resetting = np.zeros(n, dtype=bool)
-        #: After ``episode_limit`` episodes have started, sub-envs that reset go idle: nothing is logged for them.
+        self._resetting = np.zeros(env.num_envs, dtype=bool)
         self.episode_limit = None if episode_limit is None else episode_offset + episode_limit
-        self.active = np.ones(n, dtype=bool)
+        #: Which sub-envs play an episode that is logged (False: idle after ``episode_limit``).
+        self.active = np.ones(env.num_envs, dtype=bool)
 
     @property
     def resetting(self) -> np.ndarray:
         """Return which sub-envs will be reset by the next step (their action is ignored)."""
         return self._resetting.copy()
 
+    @property
+    def policy_needed(self) -> np.ndarray:
+        """Return, per sub-env, whether the policy must choose its action this step.
+
+        False for idle sub-envs, sub-envs the next step resets (their action is ignored), and
+        sub-envs whose active skill injects the action.
+        """
+        return np.array([
+            bool(self.active[i] and not self._resetting[i] and run.policy_needed) for i, run in enumerate(self.runs)
+        ])
+
+    @property
+    def skill_acting(self) -> np.ndarray:
+        """Return, per sub-env, whether its active skill sends this step's action (inject mode)."""
+        return np.array([
+            bool(self.active[i] and not self._resetting[i] and not run.policy_needed) for i, run in enumerate(self.runs)
+        ])
+
     def _begin(self, i: int, obs: Any, info: dict[str, Any], seed: int | None) -> None:
         if self.episode_limit is not None and self._next_episode >= self.episode_limit:
             self.active[i] = False
-            self._procmem[i] = dict(_EMPTY)
+            self.runs[i].idle()
             return
         self.active[i] = True
-        self._episode[i] = self._next_episode
+        self.runs[i].begin(self._next_episode, seed, self.describe(obs, info))
         self._next_episode += 1
-        self._seed[i], self._return[i], self._steps[i] = seed, 0.0, 0
-        self.loggers[i].buffer = []
-        self._text[i] = self.describe(obs, info)
-        if self.trackers is not None:
-            self._procmem[i] = self.trackers[i].begin(self._text[i])
 
-    def reset(self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+    def reset(
+        self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Any, dict[str, Any]]:
         """Reset every sub-env and start N episodes."""
         obs, info = self.env.reset(seed=seed, options=options)
-        seeds = seed if isinstance(seed, list) else [None if seed is None else seed + i for i in range(self.num_envs)]
-        for i in range(self.num_envs):
+        n = self.num_envs
+        seeds = seed if isinstance(seed, list) else [None if seed is None else seed + i for i in range(n)]
+        for i in range(n):
             self._begin(i, obs[i], env_info(info, i), seeds[i])
         self._resetting[:] = False
         return obs, self._with_procmem(info)
@@ -113,68 +130,49 @@ class ProceduralMemoryVectorWrapper(VectorWrapper):
     def step(self, actions: Sequence[Any]) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """Step all sub-envs (skill actions replace the policy's in inject mode) and log each transition."""
         n = self.num_envs
-        sent = list(actions)
-        sources = ["policy"] * n
-        if self.mode == "inject":
-            for i in range(n):
-                nxt = self._procmem[i].get("next_action")
-                if nxt is not None and not self._resetting[i] and self.active[i]:
-                    skill_action = action_from_text(self.single_action_space, nxt)
-                    if skill_action is not None:  # as in the single-env wrapper: no action of this env, ignored
-                        sent[i], sources[i] = skill_action, "skill"
+        sent, sources = list(actions), ["policy"] * n
+        for i, run in enumerate(self.runs):
+            if self.active[i] and not self._resetting[i]:
+                sent[i], sources[i] = run.choose(actions[i])
         if isinstance(actions, np.ndarray):
             try:  # keep the batch an array when every skill action fits it
                 sent = np.stack([np.asarray(a, dtype=actions.dtype) for a in sent])
             except (TypeError, ValueError):
                 pass
         obs, rewards, terminated, truncated, info = self.env.step(sent)
-        for i in range(n):
+        for i, run in enumerate(self.runs):
             sub_info = env_info(info, i)
             if self._resetting[i]:  # this step reset sub-env i: a new episode starts, nothing to log
                 self._begin(i, obs[i], sub_info, None)
                 continue
             if not self.active[i]:
                 continue
-            done = bool(terminated[i] or truncated[i])
-            self._return[i] += float(rewards[i])
-            text = self.describe(obs[i], sub_info)
-            skill_id = event = None
-            if self.trackers is not None:
-                skill_id, event, self._procmem[i] = self.trackers[i].step(text, done)
-            extra = {"policy_action": actions[i]} if sources[i] == "skill" else {}
-            self.loggers[i].add(
-                episode=self._episode[i], t=self._steps[i], observation=self._text[i],
-                action=sent[i] if isinstance(sent[i], str) else _action_text(sent[i]), action_source=sources[i],
-                reward=float(rewards[i]), terminated=bool(terminated[i]), truncated=bool(truncated[i]),
-                skill=skill_id, skill_event=event, info={**sub_info, **extra},
-            )
-            self._steps[i] += 1
-            self._text[i] = text
-            if done:
-                self._finish(i, sub_info)
+            episode = run.advance(sent[i], sources[i], actions[i], self.describe(obs[i], sub_info), float(rewards[i]),
+                                  bool(terminated[i]), bool(truncated[i]), sub_info)
+            if episode is not None:
+                self.episodes.append(episode.record)
+                if self.keep_episodes:
+                    self.finished.append(episode)
         self._resetting = np.logical_or(terminated, truncated)
         return obs, rewards, terminated, truncated, self._with_procmem(info)
-
-    def _finish(self, i: int, info: dict[str, Any]) -> None:
-        tracker = self.trackers[i] if self.trackers is not None else None
-        record = episode_record(tracker, self._episode[i], self._return[i], self._steps[i], info, self._seed[i], self.update_memory)
-        self.episodes.append(record)
-        self.loggers[i].finish(record)
-        self._procmem[i] = dict(_EMPTY)
 
     def _with_procmem(self, info: dict[str, Any]) -> dict[str, Any]:
         info = dict(info)
         procmem = np.empty(self.num_envs, dtype=object)
-        for i, p in enumerate(self._procmem):
-            procmem[i] = p
+        for i, run in enumerate(self.runs):
+            procmem[i] = run.procmem
         info["procmem"] = procmem
         info["_procmem"] = np.ones(self.num_envs, dtype=bool)
         return info
 
-    def close(self, **kwargs: Any) -> None:
-        """Write unfinished episodes' transitions (no episode line), close the log and the vector env."""
-        for logger in self.loggers:
-            logger.finish(None)
+    def finish_log(self) -> None:
+        """Write unfinished episodes' transitions (no episode line) and close the log; the env stays open."""
+        for run in self.runs:
+            run.abandon()
         if self.log is not None:
             self.log.close()
+
+    def close(self, **kwargs: Any) -> None:
+        """Write unfinished episodes' transitions (no episode line), close the log and the vector env."""
+        self.finish_log()
         super().close(**kwargs)

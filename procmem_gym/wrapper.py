@@ -8,113 +8,59 @@ The loop every mode shares (DESIGN.md section 4):
   the env instead of the policy's action; the log marks ``action_source: "skill"``.
 - ``mode="off"``: logging only, so the no-memory baseline runs exactly the same code.
 
-The wrapper never changes rewards or termination. Non-text observations are turned into text
-for conditions and retrieval by ``describe(observation, info)``.
+The wrapper is a thin shell over one :class:`~procmem_gym.episode.EpisodeRun`, which owns the
+episode's skill tracking, inject decision, accounting and log lines. It never changes rewards
+or termination. ``ProceduralMemoryWrapper(vector_env, ...)`` gives a
+:class:`~procmem_gym.vector_wrapper.ProceduralMemoryVectorWrapper`.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, SupportsFloat
+from collections.abc import Callable
+from typing import Any, SupportsFloat
 
 import gymnasium as gym
-import numpy as np
+from gymnasium.utils import RecordConstructorArgs
 
+from procmem_gym.episode import (
+    MODES,
+    action_from_text,
+    augment,
+    check_mode,
+    describe_default,
+    make_runs,
+    memory_from,
+)
 from procmem_gym.memory import ProceduralMemory
-from procmem_gym.tracking import SkillTracker
-from procmem_gym.transitions import EpisodeRecord, Transition, TransitionLog, loggable_info
+from procmem_gym.transitions import Episode, EpisodeRecord, TransitionLog
+from procmem_gym.vector_wrapper import ProceduralMemoryVectorWrapper
 
-MODES = ("guide", "inject", "off")
-_EMPTY = {"active_skill": None, "guidance": None, "next_action": None, "candidates": []}
+__all__ = ["ProceduralMemoryWrapper", "MODES", "describe_default", "action_from_text", "augment"]
 
 
-def describe_default(observation: Any, info: dict[str, Any]) -> str:
-    """Return the text that conditions and retrieval read for an observation.
+class _VectorDispatch(type):
+    """Metaclass: ``ProceduralMemoryWrapper(vector_env, ...)`` builds a :class:`ProceduralMemoryVectorWrapper`.
 
-    Text observations are used as they are; ``info["text_observation"]`` wins when present;
-    anything else is rendered compactly (numbers to 3 significant digits, arrays flattened).
+    DESIGN.md section 4 documents one wrapper name for single and vector envs; the two are
+    separate classes (a ``gymnasium.Wrapper`` and a ``gymnasium.vector.VectorWrapper``) and the
+    choice is made here, before either is constructed.
     """
-    if isinstance(observation, str):
-        return observation
-    text = info.get("text_observation") if isinstance(info, dict) else None
-    if isinstance(text, str):
-        return text
-    try:
-        arr = np.asarray(observation, dtype=float).ravel()
-    except (TypeError, ValueError):
-        return str(observation)
-    return " ".join(f"{x:.3g}" for x in arr)
+
+    def __call__(cls, env: Any, *args: Any, **kwargs: Any) -> Any:
+        if cls is ProceduralMemoryWrapper and isinstance(env, gym.vector.VectorEnv):
+            return ProceduralMemoryVectorWrapper(env, *args, **kwargs)
+        return super().__call__(env, *args, **kwargs)
 
 
-def action_from_text(space: gym.Space, text: str) -> Any:
-    """Return a skill's action text as an action of ``space``, or None when it is not one.
-
-    Text spaces take the text as it is (the env handles malformed text); ``Discrete`` takes an
-    integer; ``Box`` and ``MultiDiscrete`` take numbers separated by spaces or commas.
-    """
-    if isinstance(space, gym.spaces.Text):
-        return text
-    try:
-        if isinstance(space, gym.spaces.Discrete):
-            value = int(text.strip().strip("[]"))
-        elif isinstance(space, (gym.spaces.Box, gym.spaces.MultiDiscrete, gym.spaces.MultiBinary)):
-            numbers = [float(x) for x in text.replace(",", " ").strip().strip("[]").split()]
-            value = np.asarray(numbers, dtype=space.dtype).reshape(space.shape)
-        else:
-            return text
-    except (ValueError, TypeError):
-        return None
-    return value if space.contains(value) else None
-
-
-def augment(observation: Any, procmem: dict[str, Any]) -> Any:
-    """Return a text observation with the active skill's guidance in front of it."""
-    if not isinstance(observation, str) or not procmem.get("guidance"):
-        return observation
-    return f"[Skill: {procmem.get('skill_name', procmem['active_skill'])}] {procmem['guidance']}\n\n{observation}"
-
-
-def _action_text(action: Any) -> str:
-    """Return a non-text action as text for the log (numbers as the env takes them)."""
-    if isinstance(action, np.ndarray):
-        return " ".join(str(x) for x in action.ravel().tolist())
-    return str(action)
-
-
-def episode_record(
-    tracker: SkillTracker | None, episode: int, episode_return: float, length: int, info: dict[str, Any],
-    seed: int | None, update_memory: bool,
-) -> EpisodeRecord:
-    """Return a finished episode's record (success from ``info``); update the memory's stats if asked."""
-    success = bool(info.get("success", info.get("won", False)))
-    if tracker is None:
-        return EpisodeRecord(episode, episode_return, length, success, (), 0, seed)
-    return tracker.record(episode, episode_return, length, success, seed, update_memory)
-
-
-class EpisodeLogger:
-    """Buffers one episode's transitions and writes them with the episode line when it ends."""
-
-    def __init__(self, log: TransitionLog | None, exclude: frozenset[str]) -> None:
-        self.log = log
-        self.exclude = exclude
-        self.buffer: list[Transition] = []
-
-    def add(self, **fields: Any) -> None:
-        """Buffer one transition (only when logging)."""
-        if self.log is not None:
-            info = fields.pop("info")
-            self.buffer.append(Transition(info=loggable_info(info, self.exclude), **fields))
-
-    def finish(self, record: EpisodeRecord | None) -> None:
-        """Write the buffered transitions and the episode line (None: an unfinished episode, no line)."""
-        if self.log is not None and not self.log.closed:
-            self.log.write_episode(self.buffer, record)
-        self.buffer = []
-
-
-class ProceduralMemoryWrapper(gym.Wrapper):
+class ProceduralMemoryWrapper(gym.Wrapper, RecordConstructorArgs, metaclass=_VectorDispatch):
     """Give an env's policy procedural memory, and log every transition.
+
+    ``memory`` is a :class:`ProceduralMemory`, the path of a memory file, or a memory document
+    (dict). The wrapper records how to rebuild itself for ``env.spec`` (Gymnasium re-creates
+    wrapped envs from it): the memory by its file path when it was loaded from or saved to one,
+    else by a snapshot of its content; logging is not re-created (a re-created env must not
+    overwrite this env's log).
 
     >>> import gymnasium, procmem_gym, tempfile, os
     >>> from procmem_gym import ProceduralMemory, Skill
@@ -123,25 +69,17 @@ class ProceduralMemoryWrapper(gym.Wrapper):
     ...                             patterns=["^You are playing Mastermind"], steps=["[1 2 3 4]"]))
     >>> env = ProceduralMemoryWrapper(gymnasium.make("procmem_gym/Mastermind-v0"), memory, mode="inject")
     >>> obs, info = env.reset(seed=0)
-    >>> info["procmem"]["next_action"]
-    '[1 2 3 4]'
+    >>> info["procmem"]["next_action"], env.policy_needed
+    ('[1 2 3 4]', False)
     >>> obs, *_ = env.step("anything: the skill's action is sent instead")
     >>> obs.startswith("Submitted [1 2 3 4]")
     True
     """
 
-    def __new__(cls, env: Any, *args: Any, **kwargs: Any) -> Any:
-        """Return a :class:`ProceduralMemoryVectorWrapper` when ``env`` is a ``gymnasium.vector`` env."""
-        if isinstance(env, gym.vector.VectorEnv):
-            from procmem_gym.vector_wrapper import ProceduralMemoryVectorWrapper
-
-            return ProceduralMemoryVectorWrapper(env, *args, **kwargs)
-        return super().__new__(cls)
-
     def __init__(
         self,
         env: gym.Env,
-        memory: ProceduralMemory | None = None,
+        memory: ProceduralMemory | str | os.PathLike | dict | None = None,
         mode: str | None = None,
         log_path: str | os.PathLike | None = None,
         describe: Callable[[Any, dict[str, Any]], str] = describe_default,
@@ -150,97 +88,85 @@ class ProceduralMemoryWrapper(gym.Wrapper):
         episode_offset: int = 0,
         update_memory: bool = True,
         log_info_exclude: tuple[str, ...] = ("history", "procmem"),
+        success_key: str | None = None,
+        keep_episodes: bool = False,
     ) -> None:
-        super().__init__(env)
-        if mode is None:
-            mode = "off" if memory is None else "guide"
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-        if mode != "off" and memory is None:
-            raise ValueError(f"mode={mode!r} needs a memory; pass memory=... or use mode='off'")
+        memory = memory_from(memory)
+        mode = check_mode(mode, memory)
+        gym.Wrapper.__init__(self, env)
         self.memory = memory
         self.mode = mode
         self.describe = describe
         self.augment_observation = augment_observation
         self.update_memory = update_memory
+        self._rebuild = {
+            "mode": mode, "describe": describe, "augment_observation": augment_observation,
+            "update_memory": update_memory, "log_info_exclude": log_info_exclude, "success_key": success_key,
+        }
         self.log = TransitionLog(log_path, append=append) if log_path is not None else None
-        self._logger = EpisodeLogger(self.log, frozenset(log_info_exclude))
-        self.tracker = SkillTracker(memory) if memory is not None and mode != "off" else None
+        self.run = make_runs(1, memory, mode, env.action_space, self.log, frozenset(log_info_exclude),
+                             update_memory, success_key, keep_episodes)[0]
         #: Records of the episodes finished through this wrapper, in order.
         self.episodes: list[EpisodeRecord] = []
-        self._episode = episode_offset - 1
-        self._seed: int | None = None
-        self._text = ""
-        self._procmem: dict[str, Any] = dict(_EMPTY)
-        self._return = 0.0
-        self._steps = 0
-        self._in_episode = False
+        #: With ``keep_episodes=True``: finished episodes with their transitions, until a runner takes them.
+        self.finished: list[Episode] = []
+        self.keep_episodes = keep_episodes
+        self._next_episode = episode_offset
+
+    @property
+    def _saved_kwargs(self) -> dict[str, Any]:
+        """The constructor arguments ``env.spec`` records (Gymnasium's ``RecordConstructorArgs``), built on demand."""
+        memory: Any = None
+        if self.memory is not None:
+            memory = str(self.memory.path) if self.memory.path is not None else self.memory.to_dict()
+        return {"memory": memory, **self._rebuild}
+
+    @property
+    def tracker(self) -> Any:
+        """Return the skill tracker of the current episode (None in ``off`` mode)."""
+        return self.run.tracker
+
+    @property
+    def policy_needed(self) -> bool:
+        """Return whether the policy must choose this step's action (False when a skill injects it)."""
+        return self.run.policy_needed
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
         """Reset the env, start a new episode in the log, and activate a skill for the first observation."""
         obs, info = self.env.reset(seed=seed, options=options)
-        self._episode += 1
-        self._seed = seed
-        self._return, self._steps, self._in_episode = 0.0, 0, True
-        self._logger.buffer = []
         info = dict(info)
-        self._text = self.describe(obs, info)
-        if self.tracker is not None:
-            self._procmem = self.tracker.begin(self._text)
-        info["procmem"] = self._procmem
-        return self._present(obs), info
+        self.run.begin(self._next_episode, seed, self.describe(obs, info))
+        self._next_episode += 1
+        info["procmem"] = self.run.procmem
+        return self._present(obs, info), info
 
     def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
         """Step the env (with the skill's action in inject mode), track the skill, log the transition."""
-        if not self._in_episode:
+        run = self.run
+        if not run.in_episode:
             raise RuntimeError("step() before reset() or after the episode ended: call reset()")
-        source, sent = "policy", action
-        if self.mode == "inject" and self._procmem.get("next_action") is not None:
-            skill_action = action_from_text(self.action_space, self._procmem["next_action"])
-            if skill_action is not None:  # a template that is no action of this env is ignored
-                source, sent = "skill", skill_action
+        sent, source = run.choose(action)
         obs, reward, terminated, truncated, info = self.env.step(sent)
         info = dict(info)
-        done = bool(terminated or truncated)
-        self._return += float(reward)
-        skill_id = event = None
-        text = self.describe(obs, info)
-        if self.tracker is not None:
-            skill_id, event, self._procmem = self.tracker.step(text, done)
-        extra = {"policy_action": action} if source == "skill" and isinstance(action, str) else {}
-        self._logger.add(
-            episode=self._episode,
-            t=self._steps,
-            observation=self._text,
-            action=sent if isinstance(sent, str) else _action_text(sent),
-            action_source=source,
-            reward=float(reward),
-            terminated=bool(terminated),
-            truncated=bool(truncated),
-            skill=skill_id,
-            skill_event=event,
-            info={**info, **extra},
-        )
-        self._steps += 1
-        self._text = text
-        info["procmem"] = self._procmem
-        if done:
-            self._finish(info)
-        return self._present(obs), reward, terminated, truncated, info
+        episode = run.advance(sent, source, action, self.describe(obs, info), float(reward), bool(terminated),
+                              bool(truncated), info)
+        info["procmem"] = run.procmem
+        if episode is not None:
+            self.episodes.append(episode.record)
+            if self.keep_episodes:
+                self.finished.append(episode)
+        return self._present(obs, info), reward, terminated, truncated, info
 
-    def _present(self, obs: Any) -> Any:
-        return augment(obs, self._procmem) if self.augment_observation else obs
+    def _present(self, obs: Any, info: dict[str, Any]) -> Any:
+        return augment(obs, info["procmem"]) if self.augment_observation else obs
 
-    def _finish(self, info: dict[str, Any]) -> None:
-        record = episode_record(self.tracker, self._episode, self._return, self._steps, info, self._seed, self.update_memory)
-        self.episodes.append(record)
-        self._logger.finish(record)
-        self._in_episode = False
-        self._procmem = dict(_EMPTY)
+    def finish_log(self) -> None:
+        """Write the unfinished episode's transitions (no episode line) and close the log; the env stays open."""
+        self.run.abandon()
+        if self.log is not None:
+            self.log.close()
 
     def close(self) -> None:
         """Write the unfinished episode's transitions (no episode line), close the log and the env."""
-        self._logger.finish(None)
-        if self.log is not None:
-            self.log.close()
+        self.finish_log()
         super().close()

@@ -11,7 +11,7 @@ import pytest
 from gymnasium.wrappers import RecordEpisodeStatistics
 
 from procmem_gym import ProceduralMemory, ProceduralMemoryWrapper, Skill
-from procmem_gym.agents import RandomPolicy
+from procmem_gym.agents import BasePolicy, RandomPolicy
 from procmem_gym.runner import run_episodes, summarize
 from procmem_gym.transitions import EpisodeRecord, Transition, read_log
 from procmem_gym.vector_wrapper import ProceduralMemoryVectorWrapper
@@ -135,12 +135,9 @@ def test_cartpole_with_describe_and_a_pattern_skill(tmp_path):
                             patterns=[r"^\S+ \S+ 0\.0[5-9]"], steps=["1"], max_steps=1))
     env = ProceduralMemoryWrapper(gym.make("CartPole-v1"), memory, mode="inject", log_path=tmp_path / "c.jsonl")
 
-    class Left:
+    class Left(BasePolicy):
         def act(self, obs, info):
             return 0
-
-        def reset(self):
-            pass
 
     records = play(env, Left(), 3)
     env.close()

@@ -6,22 +6,9 @@ import os
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from procmem_gym.transitions import EpisodeRecord, Transition, read_log
+from procmem_gym.transitions import Episode, Transition, group_episodes, read_log
 
 __all__ = ["Episode", "Segment", "load_episodes", "split_segments", "advantages", "Sample", "samples_for"]
-
-
-@dataclass(frozen=True)
-class Episode:
-    """One finished episode: its transitions in order and its record."""
-
-    record: EpisodeRecord
-    transitions: tuple[Transition, ...]
-
-    @property
-    def return_(self) -> float:
-        """Return the episode's return."""
-        return self.record.return_
 
 
 @dataclass(frozen=True)
@@ -42,19 +29,6 @@ class Sample:
     observation: str
     action: str
     advantage: float
-
-
-def group_episodes(items: Iterable[Transition | EpisodeRecord]) -> list[Episode]:
-    """Return the finished episodes of a log's items (transitions of unfinished episodes are dropped)."""
-    pending: dict[int, list[Transition]] = {}
-    episodes = []
-    for item in items:
-        if isinstance(item, Transition):
-            pending.setdefault(item.episode, []).append(item)
-        else:
-            steps = sorted(pending.pop(item.episode, []), key=lambda t: t.t)
-            episodes.append(Episode(item, tuple(steps)))
-    return episodes
 
 
 def load_episodes(path: str | os.PathLike) -> list[Episode]:

@@ -168,7 +168,7 @@ class NPPOLearner:
             merged=len(maintenance.merged),
             skills=len(self.memory),
         )
-        write_json_atomic(folder / "report.json", {**report.to_dict(), "events": self.memory.events[events_before:]})
+        write_json_atomic(folder / "report.json", {**report.to_dict(), "events": [e.to_dict() for e in self.memory.events[events_before:]]})
         state = json.loads(self.state_path.read_text()) if self.state_path.exists() else {}
         write_json_atomic(self.state_path, {**state, "iterations_done": i + 1, "config": asdict(cfg), "env": self.env_id})
         return report

@@ -1,14 +1,8 @@
-"""ProceduralMemory: the store of skills, their activation index, retrieval, maintenance and file format.
+"""ProceduralMemory: the store of skills, with activation, retrieval, scoring, maintenance and the evolution record.
 
-The file is one JSON document (DESIGN.md section 3), written atomically::
-
-    {"format": "procmem-gym/memory", "version": 1,
-     "meta": {"created": ..., "env_id": ..., "agent": ..., "embedder": ..., "clock": ..., "iteration": ...},
-     "skills": [...skill dicts...],
-     "events": [{"t", "iteration", "kind": "add|update|reject|prune|merge", "skill", "detail"}, ...]}
-
-A file that does not parse, has another format or version, or holds an invalid skill raises
-:class:`MemoryFormatError` naming the file and the problem, and is never written by a load.
+The store owns the skills and their events; :mod:`procmem_gym.memory.activation` decides which
+skills' activation holds, :mod:`procmem_gym.memory.fileformat` reads and validates files, and
+:mod:`procmem_gym.memory.events` types the evolution record.
 """
 
 from __future__ import annotations
@@ -16,30 +10,26 @@ from __future__ import annotations
 import json
 import os
 import re
-import time
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
 from procmem_gym.atomic import write_text_atomic
 from procmem_gym.embedding import Embedder, make_embedder
-from procmem_gym.patterns import PatternIndex
+from procmem_gym.errors import UsageError
+from procmem_gym.memory.activation import ActivationIndex
+from procmem_gym.memory.events import EVENT_KINDS, Event, now
+from procmem_gym.memory.fileformat import FORMAT, VERSION, parse_document, read_document
 from procmem_gym.retrieval import Retriever, VectorIndex, make_retriever
 from procmem_gym.scoring import ScoreConfig, prunable, score
-from procmem_gym.skill import Skill, SkillError, SkillStats
+from procmem_gym.skill import Skill, SkillStats
 
-__all__ = ["ProceduralMemory", "MemoryFormatError", "MaintenanceReport", "FORMAT", "VERSION", "count_tokens"]
+__all__ = ["ProceduralMemory", "MaintenanceReport", "count_tokens"]
 
-FORMAT = "procmem-gym/memory"
-VERSION = 1
-EVENT_KINDS = ("add", "update", "reject", "prune", "merge")
 _TOKEN = re.compile(r"\w+|[^\w\s]")
-
-
-class MemoryFormatError(ValueError):
-    """A memory file that cannot be loaded; the message names the file and the problem."""
 
 
 def count_tokens(text: str) -> int:
@@ -55,15 +45,6 @@ class MaintenanceReport:
     merged: tuple[tuple[str, str], ...] = ()  # (removed, kept)
     over_capacity: tuple[str, ...] = ()
     skills: int = 0
-
-
-@dataclass
-class _Indexes:
-    """Derived, rebuilt lazily after a change: pattern index and embedding matrices."""
-
-    version: int = -1
-    patterns: PatternIndex = field(default_factory=PatternIndex)
-    text_only: list[str] = field(default_factory=list)  # skills decided by embedding (no patterns)
 
 
 class ProceduralMemory:
@@ -91,28 +72,28 @@ class ProceduralMemory:
         meta: dict[str, Any] | None = None,
     ) -> None:
         if capacity is not None and capacity < 1:
-            raise ValueError(f"capacity must be at least 1 or None, got {capacity}")
+            raise UsageError(f"capacity must be at least 1 or None, got {capacity}")
         self.embedder = make_embedder(embedder) if embedder is None or isinstance(embedder, str) else embedder
         self.retriever_name = retriever
         self.retriever: Retriever = make_retriever(retriever, self.embedder, seed)
         self.capacity = capacity
-        self.activation_threshold = activation_threshold
         self.merge_threshold = merge_threshold
         self.score_config = score_config
-        self.meta: dict[str, Any] = {"created": _now(), "env_id": None, "agent": None}
+        self.meta: dict[str, Any] = {"created": now(), "env_id": None, "agent": None}
         self.meta.update(meta or {})
-        self.events: list[dict[str, Any]] = []
+        self.events: list[Event] = []
         self.iteration = 0
         self.clock = 0  # episodes recorded; drives recency
         #: One entry per maintain(): iteration, skills, mean score (the evolution plot reads it).
         self.history: list[dict[str, Any]] = []
         self._skills: dict[str, Skill] = {}
         self._version = 0
-        self._indexes = _Indexes()
+        self._activation = ActivationIndex(self.embedder, activation_threshold)
         self._retriever_version = -1
-        self._activation_vectors = VectorIndex(self.embedder)
         self._text_vectors = VectorIndex(self.embedder)
         self._dirty: set[str] = set()  # added or changed since the last maintain()
+        #: The file this memory was last loaded from or saved to (None: never).
+        self.path: Path | None = None
 
     # ------------------------------------------------------------------ collection
     def __len__(self) -> int:
@@ -143,9 +124,9 @@ class ProceduralMemory:
     def add(self, skill: Skill, detail: Any = None) -> Skill:
         """Add a skill (its recency clock starts now) and record an ``add`` event."""
         if skill.id in self._skills:
-            raise ValueError(f"skill {skill.id} is already in memory; use update() to change it")
+            raise UsageError(f"skill {skill.id} is already in memory; use update() to change it")
         if skill.stats.last_used < 0:
-            skill = skill.with_(stats=_replace_stats(skill.stats, last_used=self.clock))
+            skill = skill.with_(stats=replace(skill.stats, last_used=self.clock))
         self._skills[skill.id] = skill
         self._changed(skill.id)
         self.record("add", skill.id, detail if detail is not None else {"name": skill.name, "method": skill.lineage.method})
@@ -155,10 +136,10 @@ class ProceduralMemory:
         """Replace a skill by a new version under the same id (version + 1, stats kept) and record it."""
         old = self.get(skill_id)
         base = new if new is not None else old.with_(**changes)
-        lineage = base.lineage.__class__(
+        lineage = replace(
+            base.lineage,
             parent=old.lineage.parent if base.lineage.parent in (None, skill_id) else base.lineage.parent,
             version=old.lineage.version + 1,
-            method=base.lineage.method,
             env=base.lineage.env or old.lineage.env,
             agent=base.lineage.agent or old.lineage.agent,
         )
@@ -177,53 +158,42 @@ class ProceduralMemory:
         self.record(kind, skill_id, detail if detail is not None else {"name": skill.name})
         return skill
 
-    def record(self, kind: str, skill_id: str | None, detail: Any = None) -> None:
-        """Append an event to the evolution record (learners record ``reject`` this way)."""
+    def record(self, kind: str, skill_id: str | None, detail: Any = None) -> Event:
+        """Append an event to the evolution record (learners record ``reject`` this way) and return it."""
         if kind not in EVENT_KINDS:
-            raise ValueError(f"event kind must be one of {EVENT_KINDS}, got {kind!r}")
-        self.events.append({"t": _now(), "iteration": self.iteration, "kind": kind, "skill": skill_id, "detail": detail})
+            raise UsageError(f"event kind must be one of {EVENT_KINDS}, got {kind!r}")
+        event = Event(now(), self.iteration, kind, skill_id, detail)
+        self.events.append(event)
+        return event
 
     def _changed(self, skill_id: str) -> None:
         self._dirty.add(skill_id)
         self._version += 1
 
     # ------------------------------------------------------------------ activation
-    def _ensure_indexes(self) -> _Indexes:
-        if self._indexes.version != self._version:
-            idx = _Indexes(version=self._version)
-            text_only = []
-            for s in self._skills.values():
-                if s.activation.patterns:
-                    idx.patterns.add(s.id, s.activation.patterns)
-                else:
-                    text_only.append(s.id)
-            idx.text_only = text_only
-            self._activation_vectors.fit([(i, self._skills[i].activation.text) for i in text_only])
-            self._indexes = idx
-        return self._indexes
+    @property
+    def activation_threshold(self) -> float:
+        """Return the cosine at or above which a skill without patterns is activated by embedding."""
+        return self._activation.threshold
+
+    @activation_threshold.setter
+    def activation_threshold(self, value: float) -> None:
+        self._activation.threshold = value
 
     def activation_candidates(self, text: str, k: int = 5) -> list[tuple[str, float]]:
         """Return skills whose activation holds for ``text``, best first, as ``(id, score)``.
 
-        Patterns decide first: skills with a matching pattern come first (score 1 + skill score,
-        so ties go to the better skill). Skills without patterns are matched by the cosine of
-        their activation text with ``text``, kept at or above ``activation_threshold``.
+        Patterns decide first (score 1 + skill score, so ties go to the better skill); skills
+        without patterns follow by the cosine of their activation text with ``text``, kept at or
+        above :attr:`activation_threshold`.
         """
-        idx = self._ensure_indexes()
-        skills = self._skills
-        matched = idx.patterns.match(text) if len(idx.patterns) else set()
-        out = sorted(((i, 1.0 + skills[i].score) for i in matched), key=lambda p: (-p[1], p[0]))[:k]
-        if len(out) < k and idx.text_only:
-            index = self._activation_vectors
-            rows, sims = index.search(self.embedder.embed([text])[0], k - len(out) + 8, self.activation_threshold)
-            # by similarity, then by skill score
-            ranked = sorted(zip(rows.tolist(), sims.tolist()), key=lambda p: (-round(p[1], 6), -skills[index.ids[p[0]]].score, p[0]))
-            out += [(index.ids[i], float(s)) for i, s in ranked[: k - len(out)]]
-        return out
+        self._activation.refresh(self._skills, self._version)
+        return self._activation.candidates(self._skills, text, k)
 
     def needs_embedding(self) -> bool:
         """Return whether activation checks embed the observation (some skill has no patterns)."""
-        return bool(self._ensure_indexes().text_only)
+        self._activation.refresh(self._skills, self._version)
+        return bool(self._activation.text_only)
 
     # ------------------------------------------------------------------ retrieval
     def retrieve(self, query: str, k: int = 5) -> list[tuple[Skill, float]]:
@@ -321,7 +291,7 @@ class ProceduralMemory:
         """Return counts for tables and summaries: skills, tokens of memory text, uses, events by kind."""
         kinds = {k: 0 for k in EVENT_KINDS}
         for e in self.events:
-            kinds[e["kind"]] = kinds.get(e["kind"], 0) + 1
+            kinds[e.kind] = kinds.get(e.kind, 0) + 1
         return {
             "skills": len(self._skills),
             "tokens": self.tokens(),
@@ -345,64 +315,34 @@ class ProceduralMemory:
             "version": VERSION,
             "meta": meta,
             "skills": [s.to_dict() for s in self._skills.values()],
-            "events": self.events,
+            "events": [e.to_dict() for e in self.events],
         }
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the memory atomically (temp file, fsync, rename): the old or the new file, never half."""
         write_text_atomic(path, json.dumps(self.to_dict(), ensure_ascii=False, indent=1) + "\n")
+        self.path = Path(path).absolute()
 
     @classmethod
-    def load(cls, path: str | os.PathLike, **kwargs: Any) -> "ProceduralMemory":
+    def load(cls, path: str | os.PathLike, **kwargs: Any) -> ProceduralMemory:
         """Read a memory file; raise :class:`MemoryFormatError` naming the file and the problem."""
-        path = Path(path)
-        try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
-            raise MemoryFormatError(f"{path}: no such memory file") from None
-        except OSError as err:
-            raise MemoryFormatError(f"{path}: cannot read ({err.strerror})") from None
-        try:
-            doc = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise MemoryFormatError(f"{path}: not a JSON memory file ({err}); the file was left as it is") from None
-        return cls.from_dict(doc, source=str(path), **kwargs)
+        memory = cls.from_dict(read_document(path), source=str(path), **kwargs)
+        memory.path = Path(path).absolute()
+        return memory
 
     @classmethod
-    def from_dict(cls, doc: Any, source: str = "<memory>", **kwargs: Any) -> "ProceduralMemory":
+    def from_dict(cls, doc: Any, source: str = "<memory>", **kwargs: Any) -> ProceduralMemory:
         """Return the memory a file document describes (validated like :meth:`load`)."""
-        if not isinstance(doc, dict):
-            raise MemoryFormatError(f"{source}: a memory file is a JSON object, got {type(doc).__name__}")
-        if doc.get("format") != FORMAT:
-            raise MemoryFormatError(f"{source}: format is {doc.get('format')!r}, expected {FORMAT!r}")
-        if doc.get("version") != VERSION:
-            raise MemoryFormatError(f"{source}: version {doc.get('version')!r} is not supported (this procmem-gym reads {VERSION})")
-        meta, skills, events = doc.get("meta", {}), doc.get("skills"), doc.get("events", [])
-        if not isinstance(meta, dict) or not isinstance(skills, list) or not isinstance(events, list):
-            raise MemoryFormatError(f"{source}: 'meta' must be an object and 'skills', 'events' lists")
-        if "embedder" not in kwargs and isinstance(meta.get("embedder"), str):
-            kwargs["embedder"] = _embedder_or_auto(meta["embedder"])
+        parsed = parse_document(doc, source)
+        if "embedder" not in kwargs and parsed.embedder is not None:
+            kwargs["embedder"] = parsed.embedder
         memory = cls(**kwargs)
-        memory.meta.update({k: v for k, v in meta.items() if k not in ("clock", "iteration", "embedder", "retriever", "history")})
-        history = meta.get("history", [])
-        if not isinstance(history, list) or not all(isinstance(h, dict) for h in history):
-            raise MemoryFormatError(f"{source}: meta.history must be a list of objects")
-        memory.history = list(history)
-        memory.clock = _nonneg_int(meta.get("clock", 0), source, "meta.clock")
-        memory.iteration = _nonneg_int(meta.get("iteration", 0), source, "meta.iteration")
-        for n, data in enumerate(skills):
-            try:
-                skill = Skill.from_dict(data)
-            except SkillError as err:
-                name = data.get("name") if isinstance(data, dict) else None
-                raise MemoryFormatError(f"{source}: skill {n}{f' ({name!r})' if name else ''}: {err}") from None
-            if skill.id in memory._skills:
-                raise MemoryFormatError(f"{source}: skill {n}: duplicate id {skill.id}")
-            memory._skills[skill.id] = skill
-        for n, e in enumerate(events):
-            if not isinstance(e, dict) or e.get("kind") not in EVENT_KINDS:
-                raise MemoryFormatError(f"{source}: event {n} is not an event object with a known kind")
-        memory.events = list(events)
+        memory.meta.update(parsed.meta)
+        memory.history = parsed.history
+        memory.clock = parsed.clock
+        memory.iteration = parsed.iteration
+        memory._skills = {s.id: s for s in parsed.skills}
+        memory.events = parsed.events
         memory._version += 1
         return memory
 
@@ -418,31 +358,6 @@ def _same_procedure(a: Skill, b: Skill) -> bool:
     return True
 
 
-def _embedder_or_auto(name: str) -> Embedder | None:
-    try:
-        embedder = make_embedder(name)
-    except ValueError:
-        return None
-    if name in ("minilm", "all-MiniLM-L6-v2"):
-        from procmem_gym.embedding import minilm_available
-
-        if not minilm_available():  # the file was built with MiniLM; fall back, vectors are recomputed
-            return None
-    return embedder
-
-
-def _nonneg_int(value: Any, source: str, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise MemoryFormatError(f"{source}: {name} must be a non-negative integer, got {value!r}")
-    return value
-
-
-def _replace_stats(stats: SkillStats, **changes: Any) -> SkillStats:
-    from dataclasses import replace
-
-    return replace(stats, **changes)
-
-
 def _sum_stats(a: SkillStats, b: SkillStats) -> SkillStats:
     return SkillStats(
         activations=a.activations + b.activations,
@@ -452,7 +367,3 @@ def _sum_stats(a: SkillStats, b: SkillStats) -> SkillStats:
         return_sum=a.return_sum + b.return_sum,
         last_used=max(a.last_used, b.last_used),
     )
-
-
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

@@ -1,0 +1,290 @@
+"""EpisodeRun: one episode seen through the memory wrapper — who acts, which skill is active, what is logged.
+
+The single-env wrapper is a shell over one :class:`EpisodeRun`, the vector wrapper over N of
+them; everything that happens in one episode happens here, once:
+
+- the **inject decision**: in ``inject`` mode, when the active skill has a concrete next action
+  that is an action of the env, the skill acts and the policy is not needed this step
+  (:attr:`EpisodeRun.policy_needed` says so; runners ask the policy only when it is);
+- **skill tracking** (:class:`~procmem_gym.tracking.SkillTracker`): termination, then activation;
+- **step accounting** (return, steps) and **logging**: the episode's transitions are buffered
+  and written with the episode line when it ends (:class:`~procmem_gym.transitions.TransitionLog`).
+
+Text for conditions and retrieval comes from ``describe(observation, info)``
+(:func:`describe_default`), so the loop works for any env.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from procmem_gym.errors import UsageError
+from procmem_gym.memory import ProceduralMemory
+from procmem_gym.tracking import SkillTracker
+from procmem_gym.transitions import Episode, EpisodeRecord, Transition, TransitionLog, loggable_info
+
+__all__ = [
+    "MODES",
+    "EpisodeRun",
+    "describe_default",
+    "action_from_text",
+    "action_text",
+    "augment",
+    "check_mode",
+    "memory_from",
+    "no_skill_info",
+]
+
+MODES = ("guide", "inject", "off")
+
+#: What ``info["procmem"]`` says when no skill is active (copied, never shared between calls).
+_NO_SKILL = {"active_skill": None, "guidance": None, "next_action": None, "candidates": []}
+
+
+def no_skill_info() -> dict[str, Any]:
+    """Return a fresh ``info["procmem"]`` for a step without an active skill."""
+    return {**_NO_SKILL, "candidates": []}
+
+
+def memory_from(memory: ProceduralMemory | str | os.PathLike | dict | None) -> ProceduralMemory | None:
+    """Return a memory given as an object, a file path (loaded) or a file document (a dict)."""
+    if memory is None or isinstance(memory, ProceduralMemory):
+        return memory
+    if isinstance(memory, dict):
+        return ProceduralMemory.from_dict(memory)
+    if isinstance(memory, (str, os.PathLike)):
+        return ProceduralMemory.load(memory)
+    raise UsageError(f"memory must be a ProceduralMemory, a memory file path or a memory document, got {type(memory).__name__}")
+
+
+def check_mode(mode: str | None, memory: ProceduralMemory | None) -> str:
+    """Return the mode to use (default: ``guide`` with a memory, ``off`` without); raise :class:`UsageError`."""
+    if mode is None:
+        mode = "off" if memory is None else "guide"
+    if mode not in MODES:
+        raise UsageError(f"mode must be one of {MODES}, got {mode!r}")
+    if mode != "off" and memory is None:
+        raise UsageError(f"mode={mode!r} needs a memory; pass memory=... or use mode='off'")
+    return mode
+
+
+def describe_default(observation: Any, info: dict[str, Any]) -> str:
+    """Return the text that conditions and retrieval read for an observation.
+
+    Text observations are used as they are; ``info["text_observation"]`` wins when present;
+    anything else is rendered compactly (numbers to 3 significant digits, arrays flattened).
+    """
+    if isinstance(observation, str):
+        return observation
+    text = info.get("text_observation") if isinstance(info, dict) else None
+    if isinstance(text, str):
+        return text
+    try:
+        arr = np.asarray(observation, dtype=float).ravel()
+    except (TypeError, ValueError):
+        return str(observation)
+    return " ".join(f"{x:.3g}" for x in arr)
+
+
+def action_from_text(space: gym.Space, text: str) -> Any:
+    """Return a skill's action text as an action of ``space``, or None when it is not one.
+
+    Text spaces take the text as it is (the env handles malformed text); ``Discrete`` takes an
+    integer; ``Box`` and ``MultiDiscrete`` take numbers separated by spaces or commas.
+    """
+    if isinstance(space, gym.spaces.Text):
+        return text
+    try:
+        if isinstance(space, gym.spaces.Discrete):
+            value = int(text.strip().strip("[]"))
+        elif isinstance(space, (gym.spaces.Box, gym.spaces.MultiDiscrete, gym.spaces.MultiBinary)):
+            numbers = [float(x) for x in text.replace(",", " ").strip().strip("[]").split()]
+            value = np.asarray(numbers, dtype=space.dtype).reshape(space.shape)
+        else:
+            return text
+    except (ValueError, TypeError):
+        return None
+    return value if space.contains(value) else None
+
+
+def action_text(action: Any) -> str:
+    """Return an action as the log writes it (text as it is; numbers as the env takes them)."""
+    if isinstance(action, str):
+        return action
+    if isinstance(action, np.ndarray):
+        return " ".join(str(x) for x in action.ravel().tolist())
+    return str(action)
+
+
+def augment(observation: Any, procmem: dict[str, Any]) -> Any:
+    """Return a text observation with the active skill's guidance in front of it."""
+    if not isinstance(observation, str) or not procmem.get("guidance"):
+        return observation
+    return f"[Skill: {procmem.get('skill_name', procmem['active_skill'])}] {procmem['guidance']}\n\n{observation}"
+
+
+class EpisodeRun:
+    """The state of one episode in one (sub-)env: active skill, who acts, return, steps, buffered log lines.
+
+    One object serves the episodes of one env slot in turn (:meth:`begin` starts the next).
+    """
+
+    def __init__(
+        self,
+        mode: str,
+        action_space: gym.Space,
+        tracker: SkillTracker | None,
+        log: TransitionLog | None,
+        exclude: frozenset[str] = frozenset(),
+        update_memory: bool = True,
+        success_key: str | None = None,
+        keep_transitions: bool = False,
+    ) -> None:
+        self.mode = mode
+        self.action_space = action_space
+        self.tracker = tracker if mode != "off" else None
+        self.log = log
+        self.exclude = exclude
+        self.update_memory = update_memory
+        self.success_key = success_key
+        self.keep_transitions = keep_transitions
+        self.episode = -1
+        self.seed: int | None = None
+        self.text = ""
+        self.return_ = 0.0
+        self.steps = 0
+        self.in_episode = False
+        self.transitions: list[Transition] = []
+        self._procmem: dict[str, Any] = no_skill_info()
+        #: The concrete env action the active skill takes this step (inject mode), else None.
+        self.skill_action: Any = None
+
+    # ------------------------------------------------------------------ who acts
+    @property
+    def policy_needed(self) -> bool:
+        """Return whether the policy must choose this step's action (False when a skill injects it)."""
+        return self.skill_action is None
+
+    @property
+    def procmem(self) -> dict[str, Any]:
+        """Return ``info["procmem"]`` for the current observation (a fresh dict on every call)."""
+        return {**self._procmem, "candidates": list(self._procmem["candidates"])}
+
+    def _refresh(self, procmem: dict[str, Any]) -> None:
+        self._procmem = procmem
+        self.skill_action = None
+        if self.mode == "inject" and procmem.get("next_action") is not None:
+            # a template that is no action of this env is ignored: the policy acts
+            self.skill_action = action_from_text(self.action_space, procmem["next_action"])
+
+    # ------------------------------------------------------------------ the episode
+    def begin(self, episode: int, seed: int | None, text: str) -> None:
+        """Start episode number ``episode`` on the text of its first observation."""
+        self.episode, self.seed, self.text = episode, seed, text
+        self.return_, self.steps, self.in_episode = 0.0, 0, True
+        self.transitions = []
+        self._refresh(self.tracker.begin(text) if self.tracker is not None else no_skill_info())
+
+    def choose(self, policy_action: Any) -> tuple[Any, str]:
+        """Return ``(action to send, source)``: the skill's action in inject mode when it has one."""
+        if self.skill_action is not None:
+            return self.skill_action, "skill"
+        return policy_action, "policy"
+
+    def advance(
+        self,
+        sent: Any,
+        source: str,
+        policy_action: Any,
+        text: str,
+        reward: float,
+        terminated: bool,
+        truncated: bool,
+        info: dict[str, Any],
+    ) -> Episode | None:
+        """Account for one env step that led to ``text``; return the finished :class:`Episode` when it ended.
+
+        When a skill acted instead of the policy, what the policy had passed is logged as
+        ``info["policy_action"]``.
+        """
+        done = bool(terminated or truncated)
+        self.return_ += float(reward)
+        skill_id = event = None
+        if self.tracker is not None:
+            skill_id, event, procmem = self.tracker.step(text, done)
+        else:
+            procmem = no_skill_info()
+        extra = {"policy_action": policy_action} if source == "skill" else {}
+        if self.log is not None or self.keep_transitions:
+            self.transitions.append(Transition(
+                episode=self.episode,
+                t=self.steps,
+                observation=self.text,
+                action=action_text(sent),
+                action_source=source,
+                reward=float(reward),
+                terminated=bool(terminated),
+                truncated=bool(truncated),
+                skill=skill_id,
+                skill_event=event,
+                info=loggable_info({**info, **extra}, self.exclude),
+            ))
+        self.steps += 1
+        self.text = text
+        self._refresh(procmem)
+        return self._finish(info) if done else None
+
+    def _finish(self, info: dict[str, Any]) -> Episode:
+        if self.success_key is not None:
+            success = bool(info.get(self.success_key, False))
+        else:
+            success = bool(info.get("success", info.get("won", False)))
+        if self.tracker is None:
+            record = EpisodeRecord(self.episode, self.return_, self.steps, success, (), 0, self.seed)
+        else:
+            record = self.tracker.record(self.episode, self.return_, self.steps, success, self.seed, self.update_memory)
+        episode = Episode(record, tuple(self.transitions))
+        self._write(record)
+        self.in_episode = False
+        self.skill_action = None  # info["procmem"] keeps showing the last observation's view
+        return episode
+
+    def abandon(self) -> None:
+        """Write an unfinished episode's transitions without an episode line (a resumed run cuts them)."""
+        if self.in_episode:
+            self._write(None)
+            self.in_episode = False
+
+    def idle(self) -> None:
+        """Leave the slot without an episode (a vector env whose episode budget is spent)."""
+        self.in_episode = False
+        self.transitions = []
+        self._refresh(no_skill_info())
+
+    def _write(self, record: EpisodeRecord | None) -> None:
+        if self.log is not None and not self.log.closed:
+            self.log.write_episode(self.transitions, record)
+        self.transitions = []
+
+
+def make_runs(
+    n: int,
+    memory: ProceduralMemory | None,
+    mode: str,
+    action_space: gym.Space,
+    log: TransitionLog | None,
+    exclude: frozenset[str],
+    update_memory: bool,
+    success_key: str | None,
+    keep_transitions: bool,
+) -> list[EpisodeRun]:
+    """Return ``n`` episode runs sharing one memory and one log (one per env slot)."""
+    return [
+        EpisodeRun(mode, action_space, SkillTracker(memory) if memory is not None and mode != "off" else None, log,
+                   exclude, update_memory, success_key, keep_transitions)
+        for _ in range(n)
+    ]
