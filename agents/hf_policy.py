@@ -21,13 +21,15 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from procmem_gym.errors import MissingExtraError, ProcMemError, UsageError
+
 from .policy import BasePolicy
 from .prompts import PromptTemplate, SlotHistory, build_messages, mastermind_variant, parse_action, template_for
 
 __all__ = ["HFPolicy", "ModelNotFoundError", "require_torch"]
 
 
-class ModelNotFoundError(FileNotFoundError):
+class ModelNotFoundError(ProcMemError, FileNotFoundError):
     """A model path or package that is not on this machine; the message says how to get it."""
 
 
@@ -37,7 +39,7 @@ def require_torch() -> tuple[Any, Any]:
         import torch
         import transformers
     except ImportError as err:
-        raise ImportError(
+        raise MissingExtraError(
             'LLM policies need torch and transformers: pip install torch==2.13.0 "procmem-gym[hf]"'
         ) from err
     return torch, transformers
@@ -104,7 +106,7 @@ class HFPolicy(BasePolicy):
         model = transformers.AutoModelForCausalLM.from_pretrained(path, local_files_only=True, **extra)
         if dtype is not None:
             if dtype not in ("float32", "bfloat16", "float16"):
-                raise ValueError(f"dtype must be float32, bfloat16 or float16, got {dtype!r}")
+                raise UsageError(f"dtype must be float32, bfloat16 or float16, got {dtype!r}")
             model = model.to(getattr(torch, dtype))
         return cls(model, tokenizer, **kwargs)
 

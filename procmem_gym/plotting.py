@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from procmem_gym.errors import MissingExtraError
 from procmem_gym.memory import ProceduralMemory
 
 
@@ -15,7 +16,7 @@ def _matplotlib() -> Any:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError as err:
-        raise ImportError('memory plot needs matplotlib: pip install "procmem-gym[plot]"') from err
+        raise MissingExtraError('memory plot needs matplotlib: pip install "procmem-gym[plot]"') from err
     return plt
 
 

@@ -16,6 +16,7 @@ from typing import Protocol, Sequence
 import numpy as np
 
 from procmem_gym.embedding import Embedder
+from procmem_gym.errors import UsageError
 
 __all__ = ["Retriever", "RandomRetriever", "KeywordRetriever", "EmbeddingRetriever", "VectorIndex", "make_retriever", "RETRIEVERS"]
 
@@ -227,4 +228,4 @@ def make_retriever(name: str, embedder: Embedder, seed: int | None = 0) -> Retri
         return KeywordRetriever()
     if name in ("embedding", "query"):
         return EmbeddingRetriever(embedder)
-    raise ValueError(f"unknown retriever {name!r}; choose one of {', '.join(RETRIEVERS)}")
+    raise UsageError(f"unknown retriever {name!r}; choose one of {', '.join(RETRIEVERS)}")

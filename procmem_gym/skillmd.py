@@ -39,6 +39,7 @@ from typing import Any
 import yaml
 
 from procmem_gym.atomic import write_text_atomic
+from procmem_gym.errors import InputNotFoundError
 from procmem_gym.skill import Skill, SkillError
 
 __all__ = ["export_skills", "import_skills", "skill_to_markdown", "skill_from_markdown", "slug"]
@@ -170,8 +171,8 @@ def import_skills(folder: str | Path) -> list[Skill]:
     """Read every ``*/SKILL.md`` under ``folder`` (or ``folder/SKILL.md`` itself), sorted by path."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: no such folder of skills")
+        raise InputNotFoundError(f"{folder}: no such folder of skills")
     files = [folder / "SKILL.md"] if (folder / "SKILL.md").is_file() else sorted(folder.glob("*/SKILL.md"))
     if not files:
-        raise FileNotFoundError(f"{folder}: no SKILL.md found (expected {folder}/<skill>/SKILL.md)")
+        raise InputNotFoundError(f"{folder}: no SKILL.md found (expected {folder}/<skill>/SKILL.md)")
     return [skill_from_markdown(f.read_text(encoding="utf-8"), str(f)) for f in files]

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from procmem_gym.errors import ProcMemError
+
 #: The three splits of ALFWorld: training games, in-distribution and out-of-distribution evaluation.
 SPLITS: tuple[str, ...] = ("train", "valid_seen", "valid_unseen")
 
@@ -56,7 +58,7 @@ DOWNLOAD_HINT = (
 )
 
 
-class ALFWorldDataError(FileNotFoundError):
+class ALFWorldDataError(ProcMemError, FileNotFoundError):
     """No ALFWorld games where they were looked for; the message says what to download or run."""
 
 

@@ -23,6 +23,8 @@ import random
 from pathlib import Path
 from typing import Any, Iterator
 
+from procmem_gym.errors import MissingExtraError
+
 INSTALL_HINT = "ALFWorld needs the alfworld extra: pip install 'procmem-gym[alfworld]'"
 
 
@@ -33,7 +35,7 @@ def _import_engine() -> Any:
         from alfworld.agents.expert import handcoded_expert_tw
         from textworld.envs import PddlEnv
     except ImportError as err:
-        raise ImportError(f"{INSTALL_HINT} ({err})") from err
+        raise MissingExtraError(f"{INSTALL_HINT} ({err})") from err
     return textworld, alfred_tw_env, handcoded_expert_tw, PddlEnv
 
 
@@ -42,12 +44,12 @@ def logic_files() -> tuple[Path, Path]:
     try:
         import alfworld
     except ImportError as err:
-        raise ImportError(f"{INSTALL_HINT} ({err})") from err
+        raise MissingExtraError(f"{INSTALL_HINT} ({err})") from err
     data = Path(alfworld.__file__).resolve().parent / "data"
     domain, grammar = data / "alfred.pddl", data / "alfred.twl2"
     for path in (domain, grammar):
         if not path.exists():
-            raise FileNotFoundError(
+            raise MissingExtraError(
                 f"the installed alfworld package lacks {path}; reinstall it: {INSTALL_HINT}"
             )
     return domain, grammar

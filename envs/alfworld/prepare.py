@@ -23,6 +23,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from procmem_gym.errors import MissingExtraError
+
 from .data import GAME_FILE, SPLITS, TASK_TYPES, ALFWorldDataError, unsupported_folder, bundled_games_dir
 from .engine import logic_files, make_engine, private_random
 
@@ -90,7 +92,7 @@ def task_description(traj_data: dict, rng: random.Random, human_goal_prob: float
     try:
         import alfworld.gen.goal_library as goal_library
     except ImportError as err:  # pragma: no cover - make_engine reports the same first
-        raise ImportError(f"preparing ALFWorld games needs the alfworld extra ({err})") from err
+        raise MissingExtraError(f"preparing ALFWorld games needs the alfworld extra ({err})") from err
     params = traj_data["pddl_params"]
     goal = traj_data["task_type"] + ("_slice" if params.get("object_sliced") else "")
     template = rng.choice(goal_library.gdict[goal]["templates"])

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from procmem_gym.errors import ProcMemError
+
 __all__ = [
     "MastermindRules",
     "InvalidGuess",
@@ -37,7 +39,7 @@ _SPLIT_RE = re.compile(r"[,\s]+", re.ASCII)
 MAX_ACTION_CHARS = 4096
 
 
-class InvalidGuess(ValueError):
+class InvalidGuess(ProcMemError, ValueError):
     """A guess the rules do not accept; the message is the reason shown to the player."""
 
 

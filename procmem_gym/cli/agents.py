@@ -6,46 +6,47 @@ from typing import Any
 
 import gymnasium as gym
 
+from procmem_gym.agents.policy import Policy
+from procmem_gym.envs.families import FAMILIES, family_of
+from procmem_gym.errors import ProcMemError
+
 AGENTS_HELP = "random, solver (Mastermind), expert (ALFWorld), smollm2, hf:PATH (model folder or .gguf file), openai:MODEL@URL"
 
 
-class AgentError(ValueError):
+class AgentError(ProcMemError, ValueError):
     """An ``--agent`` value that names no agent, or an agent that cannot play this env."""
 
 
-def _entry_point_mentions(env_id: str, family: str) -> bool:
-    """Whether ``env_id`` is registered with an entry point of ``family`` ("mastermind", "alfworld")."""
-    try:
-        entry = str(gym.spec(env_id).entry_point)
-    except gym.error.Error:
-        return False
-    return family in entry.lower()
+def _check_fits(name: str, env_id: str) -> None:
+    """Raise :class:`AgentError` unless the reference agent ``name`` plays the family of ``env_id``."""
+    if name in family_of(env_id).agents:
+        return
+    homes = " and ".join(f.title for f in FAMILIES.values() if name in f.agents)
+    raise AgentError(f"agent {name!r} plays {homes} only, not {env_id}")
 
 
 def make_policy(
     name: str, env_id: str, action_space: gym.Space | None, seed: int, console: Any = None, dtype: str | None = None
-) -> Any:
+) -> Policy:
     """Return the policy ``name`` describes, checked against the env ``env_id``."""
     if name == "random":
         from procmem_gym.agents import RandomPolicy
 
         return RandomPolicy(seed=seed, action_space=action_space)
     if name == "solver":
-        if not _entry_point_mentions(env_id, "mastermind"):
-            raise AgentError(f"agent 'solver' plays Mastermind only, not {env_id}")
+        _check_fits(name, env_id)
         from procmem_gym.agents import MastermindSolver
 
         return MastermindSolver(seed=seed)
     if name == "expert":
-        if not _entry_point_mentions(env_id, "alfworld"):
-            raise AgentError(f"agent 'expert' is ALFWorld's hand-coded expert; it plays procmem_gym/ALFWorld-v0, not {env_id}")
+        _check_fits(name, env_id)
         from procmem_gym.agents import ExpertPolicy
 
         return ExpertPolicy()
     if name == "smollm2":
-        from procmem_gym.agents.smollm2 import _is_complete, cached_smollm2_dir, load_smollm2
+        from procmem_gym.agents.smollm2 import cached_smollm2_dir, is_cached, load_smollm2
 
-        if console is not None and not _is_complete(cached_smollm2_dir()):
+        if console is not None and not is_cached():
             console.print(f"first use of smollm2: de-quantising the GGUF model into {cached_smollm2_dir()} (once, ~20 s)")
         return load_smollm2(env_id=env_id, dtype=dtype)
     if name.startswith("hf:"):

@@ -8,26 +8,25 @@ embedded ``smollm2`` policy, a few Non-Parametric PPO iterations, then a before/
 from __future__ import annotations
 
 import argparse
-import json
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from procmem_gym.agents.policy import Policy
 from procmem_gym.atomic import write_json_atomic
 from procmem_gym.cli.agents import AGENTS_HELP, make_policy
-from procmem_gym.cli.run import parse_env_kwargs
+from procmem_gym.cli.common import CommandError, check_positive, interrupted, open_rollouts, parse_env_kwargs, progress_bar
+from procmem_gym.errors import InputNotFoundError
+from procmem_gym.learning.loop import Learner, resume_point
 from procmem_gym.memory import ProceduralMemory, count_tokens
+from procmem_gym.runner import Rollouts, summarize
+from procmem_gym.transitions import Episode
 
 EVAL_SEED = 100_000  # evaluation episodes never share seeds with training episodes
-
-
-class LearnError(RuntimeError):
-    """A learning run that cannot start as asked."""
+#: Kept for scripts that import it: the error of a learning run that cannot start as asked.
+LearnError = CommandError
 
 
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:
@@ -63,12 +62,12 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     b.set_defaults(func=build_cmd)
 
 
-def _episodes_from(path: Path) -> list:
+def _episodes_from(path: Path) -> list[Episode]:
     from procmem_gym.learning.experience import load_episodes
     from procmem_gym.learning.memp import load_eto
 
     if not path.exists():
-        raise FileNotFoundError(f"{path}: no such trajectory file")
+        raise InputNotFoundError(f"{path}: no such trajectory file")
     if path.suffix == ".jsonl":
         return load_episodes(path)
     return load_eto(path)
@@ -109,157 +108,101 @@ def build_cmd(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-def evaluate(env_id: str, policy: Any, memory: ProceduralMemory | None, mode: str, episodes: int, num_envs: int, seed: int, log: Path,
-             env_kwargs: dict[str, Any] | None = None) -> dict:
+def evaluate(rollouts: Rollouts, policy: Policy, memory: ProceduralMemory | None, mode: str, episodes: int, seed: int,
+             log: Path) -> dict[str, Any]:
     """Play evaluation episodes (memory stats are not updated) and return their summary numbers."""
-    from procmem_gym.runner import play_logged, summarize
-
-    calls, tokens = getattr(policy, "model_calls", 0), getattr(policy, "generated_tokens", 0)
-    records = play_logged(env_id, policy, memory, mode, episodes, seed, log, num_envs, update_memory=False,
-                          env_kwargs=env_kwargs)
-    s = summarize(records, env_id, getattr(policy, "name", "policy"), 0.0,
+    calls, tokens = policy.model_calls, policy.generated_tokens
+    records = rollouts.play(policy, memory, mode, episodes, seed, log, update_memory=False).records
+    s = summarize(records, rollouts.env_id, getattr(policy, "name", "policy"), 0.0,
                   skills=len(memory) if memory else 0, memory_tokens=memory.tokens() if memory else 0,
-                  model_calls=getattr(policy, "model_calls", 0) - calls,
-                  generated_tokens=getattr(policy, "generated_tokens", 0) - tokens)
+                  model_calls=policy.model_calls - calls, generated_tokens=policy.generated_tokens - tokens)
     return s.to_dict()
+
+
+def _settings(args: argparse.Namespace, env_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Return the settings a resumed run must share (recorded in ``state.json``)."""
+    settings = {"env": args.env, "agent": args.agent, "method": args.method, "mode": args.mode, "seed": args.seed,
+                "update": args.update}
+    if env_kwargs:
+        settings["env_kwargs"] = env_kwargs
+    return settings
+
+
+def _learner(args: argparse.Namespace, policy: Policy, memory: ProceduralMemory, rollouts: Rollouts, **hooks: Any) -> Learner:
+    """Return the learner ``--method`` names, configured from the command line."""
+    out = Path(args.out)
+    if args.method == "npppo":
+        from procmem_gym.learning.npppo import NPPOConfig, NPPOLearner
+
+        config = NPPOConfig(iterations=args.iterations, episodes=args.episodes, num_envs=args.num_envs, mode=args.mode,
+                            seed=args.seed, trust=args.trust)
+        return NPPOLearner(args.env, policy, memory, out, config, rollouts, **hooks)
+    from procmem_gym.learning.memp_online import MempConfig, MempLearner
+
+    config = MempConfig(iterations=args.iterations, episodes=args.episodes, num_envs=args.num_envs, mode=args.mode,
+                        update=args.update, seed=args.seed)
+    return MempLearner(args.env, policy, memory, out, config, rollouts, **hooks)
+
+
+def _memory(args: argparse.Namespace, out: Path) -> ProceduralMemory:
+    """Return the memory to learn into: the run's own (resume), ``--memory`` when it exists, else a new one."""
+    if args.resume and (out / "memory.json").exists():
+        return ProceduralMemory.load(out / "memory.json")
+    if args.memory and Path(args.memory).exists():
+        return ProceduralMemory.load(args.memory)
+    return ProceduralMemory(meta={"env_id": args.env, "agent": args.agent})
 
 
 def learn_cmd(args: argparse.Namespace, console: Console) -> int:
     """Learn memory online, then compare no memory with the learned memory."""
-    from procmem_gym.learning.npppo import NPPOConfig, NPPOLearner
-
-    for name in ("iterations", "episodes", "num_envs"):
-        if getattr(args, name) < 1:
-            raise LearnError(f"--{name.replace('_', '-')} must be at least 1")
+    check_positive(iterations=args.iterations, episodes=args.episodes, num_envs=args.num_envs)
     out = Path(args.out)
-    config = NPPOConfig(iterations=args.iterations, episodes=args.episodes, num_envs=args.num_envs, mode=args.mode,
-                        seed=args.seed, trust=args.trust)
-    settings = {"env": args.env, "agent": args.agent, "method": args.method, "mode": args.mode, "seed": args.seed, "update": args.update}
-    env_kwargs = parse_env_kwargs(getattr(args, "env_kwargs", None) or [])
-    if env_kwargs:
-        settings["env_kwargs"] = env_kwargs
-    state_path = out / "state.json"
-    if state_path.exists() and not args.resume:
-        raise LearnError(f"{out} already holds a learning run; pass --resume to continue it or choose another --out")
-    if args.resume:
-        if not state_path.exists():
-            raise LearnError(f"--resume: {out} holds no learning run (no state.json)")
-        previous = json.loads(state_path.read_text()).get("settings", {})
-        for key, value in settings.items():
-            if previous.get(key, value) != value:
-                raise LearnError(f"--resume: {out} was run with {key}={previous[key]!r}, not {value!r}")
-    memory_path = Path(args.memory) if args.memory else out / "memory.json"
-    if args.resume and (out / "memory.json").exists():
-        memory = ProceduralMemory.load(out / "memory.json")
-    elif memory_path.exists():
-        memory = ProceduralMemory.load(memory_path)
-    else:
-        memory = ProceduralMemory(meta={"env_id": args.env, "agent": args.agent})
+    env_kwargs = parse_env_kwargs(args.env_kwargs)
+    settings = _settings(args, env_kwargs)
+    resume_point(out, settings, args.resume)  # refuse early, before a model is loaded
+    memory = _memory(args, out)
+    rollouts = open_rollouts(args.env, args.num_envs, env_kwargs)
     try:
-        gym.spec(args.env)
-    except gym.error.Error as err:
-        raise LearnError(f"cannot make env {args.env!r}: {err}") from err
-    try:
-        space = gym.make(args.env, **env_kwargs).action_space
-    except TypeError as err:
-        raise LearnError(f"cannot make env {args.env!r} with {env_kwargs}: {err}") from err
-    policy = make_policy(args.agent, args.env, space, args.seed, console, dtype=args.dtype)
+        policy = make_policy(args.agent, args.env, rollouts.action_space, args.seed, console, dtype=args.dtype)
+        with progress_bar(console, transient=True) as progress:
+            task = progress.add_task("iteration", total=args.episodes)
 
-    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        console=console, transient=True, disable=not console.is_terminal)
-    task = progress.add_task("iteration", total=args.episodes)
+            def show(report: Any) -> None:
+                progress.reset(task, description=f"iteration {report.iteration + 1}")
+                console.print(
+                    f"iteration {report.iteration}: return {report.mean_return:.3f}  success {report.success_rate:.0%}  "
+                    f"reuse {report.reuse_rate:.0%}  admitted {report.admitted}  rejected {report.rejected}  "
+                    f"pruned {report.pruned}  merged {report.merged}  skills {report.skills}"
+                )
 
-    def episode_done(_: Any) -> None:
-        progress.advance(task)
-
-    def show(report: Any) -> None:
-        progress.reset(task, description=f"iteration {report.iteration + 1}")
-        console.print(
-            f"iteration {report.iteration}: return {report.mean_return:.3f}  success {report.success_rate:.0%}  "
-            f"reuse {report.reuse_rate:.0%}  admitted {report.admitted}  rejected {report.rejected}  "
-            f"pruned {report.pruned}  merged {report.merged}  skills {report.skills}"
-        )
-
-    out.mkdir(parents=True, exist_ok=True)
-    if not args.resume:  # the settings are checked by a later --resume, even after an interruption
-        write_json_atomic(state_path, {"iterations_done": 0, "settings": settings})
-    if args.method == "npppo":
-        learner = NPPOLearner(args.env, policy, memory, out, config, on_iteration=show, on_episode=episode_done,
-                              env_kwargs=env_kwargs)
-        start = learner.finished_iterations() if args.resume else 0
-        try:
-            with progress:
+            learner = _learner(args, policy, memory, rollouts, on_iteration=show,
+                               on_episode=lambda _: progress.advance(task))
+            start = learner.start(settings, args.resume)
+            try:
                 learner.run(start)
-        except KeyboardInterrupt:
-            console.print(f"[yellow]interrupted; continue with: procmem-gym learn ... --out {out} --resume[/yellow]")
-            return 130
-    else:
-        start = _memp_finished(out) if args.resume else 0
-        try:
-            with progress:
-                _learn_memp(args, policy, memory, out, config, start, show, episode_done, env_kwargs)
-        except KeyboardInterrupt:
-            console.print(f"[yellow]interrupted; continue with: procmem-gym learn ... --out {out} --resume[/yellow]")
-            return 130
-    if args.memory:
-        memory.save(memory_path)
-
-    if args.eval_episodes > 0:
-        eval_mode = args.mode
-        before = evaluate(args.env, policy, None, "off", args.eval_episodes, args.num_envs, args.seed + EVAL_SEED,
-                          out / "eval-before.jsonl", env_kwargs)
-        after = evaluate(args.env, policy, memory, eval_mode, args.eval_episodes, args.num_envs, args.seed + EVAL_SEED,
-                         out / "eval-after.jsonl", env_kwargs)
-        write_json_atomic(out / "evaluation.json", {"no_memory": before, "learned_memory": after})
-        table = Table(title=f"{args.env}, {args.agent}: {args.eval_episodes} evaluation episodes (same seeds)")
-        for col in ("", "mean return", "success", "reuse", "skills", "memory tokens", "model calls / ep"):
-            table.add_column(col, justify="right")
-        for name, s in (("no memory", before), (f"learned ({eval_mode})", after)):
-            table.add_row(name, f"{s['mean_return']:.3f}", f"{s['success_rate']:.0%}", f"{s['reuse_rate']:.0%}", str(s["skills"]),
-                          str(s["memory_tokens"]), f"{s['model_calls'] / max(s['episodes'], 1):.1f}")
-        console.print(table)
-    console.print(f"memory: {memory_path}")
+            except KeyboardInterrupt:
+                return interrupted(console, "learn", out)
+        if args.memory:
+            memory.save(args.memory)
+        if args.eval_episodes > 0:
+            _evaluation(console, args, rollouts, policy, memory, out)
+    finally:
+        rollouts.close()
+    console.print(f"memory: {args.memory or out / 'memory.json'}")
     return 0
 
 
-def _memp_finished(out: Path) -> int:
-    state = out / "state.json"
-    return int(json.loads(state.read_text()).get("iterations_done", 0)) if state.exists() else 0
-
-
-def _learn_memp(
-    args: argparse.Namespace, policy: Any, memory: ProceduralMemory, out: Path, config: Any, start: int, show: Any, on_episode: Any,
-    env_kwargs: dict[str, Any] | None = None,
-) -> None:
-    """MemP online: roll out with the memory, then Update after every episode, per iteration."""
-    import shutil
-
-    import numpy as np
-
-    from procmem_gym.learning.memp import apply_update
-    from procmem_gym.learning.npppo import IterationReport, NPPOLearner
-
-    rollout = NPPOLearner(args.env, policy, memory, out, config, on_episode=on_episode, env_kwargs=env_kwargs)
-    writer = policy if hasattr(policy, "generate") else None
-    for i in range(start, config.iterations):
-        folder = out / f"iter-{i:03d}"
-        if folder.exists():
-            shutil.rmtree(folder)
-        folder.mkdir(parents=True)
-        memory.iteration = i
-        events = len(memory.events)
-        episodes = rollout.rollouts(folder / "transitions.jsonl", config.seed + 1000 * i, memory, config.mode, config.episodes)
-        for e in episodes:
-            apply_update(memory, e, args.update, writer=writer if args.update == "adjustment" else None, env=args.env, agent=args.agent)
-        report_m = memory.maintain()
-        memory.save(out / "memory.json")
-        added = sum(1 for e in memory.events[events:] if e["kind"] in ("add", "update"))
-        rejected = sum(1 for e in memory.events[events:] if e["kind"] == "reject")
-        report = IterationReport(i, len(episodes), float(np.mean([e.return_ for e in episodes])),
-                                 float(np.mean([e.record.success for e in episodes])),
-                                 float(np.mean([bool(e.record.skills_used) for e in episodes])),
-                                 added, rejected, len(report_m.pruned) + len(report_m.over_capacity), len(report_m.merged), len(memory))
-        write_json_atomic(folder / "report.json", report.to_dict())
-        state = json.loads((out / "state.json").read_text()) if (out / "state.json").exists() else {}
-        write_json_atomic(out / "state.json", {**state, "iterations_done": i + 1, "config": asdict(config), "env": args.env})
-        show(report)
+def _evaluation(console: Console, args: argparse.Namespace, rollouts: Rollouts, policy: Policy,
+                memory: ProceduralMemory, out: Path) -> None:
+    """Evaluate no memory and the learned memory on the same seeds; write ``evaluation.json``; print a table."""
+    seed = args.seed + EVAL_SEED
+    before = evaluate(rollouts, policy, None, "off", args.eval_episodes, seed, out / "eval-before.jsonl")
+    after = evaluate(rollouts, policy, memory, args.mode, args.eval_episodes, seed, out / "eval-after.jsonl")
+    write_json_atomic(out / "evaluation.json", {"no_memory": before, "learned_memory": after})
+    table = Table(title=f"{args.env}, {args.agent}: {args.eval_episodes} evaluation episodes (same seeds)")
+    for col in ("", "mean return", "success", "reuse", "skills", "memory tokens", "model calls / ep"):
+        table.add_column(col, justify="right")
+    for name, s in (("no memory", before), (f"learned ({args.mode})", after)):
+        table.add_row(name, f"{s['mean_return']:.3f}", f"{s['success_rate']:.0%}", f"{s['reuse_rate']:.0%}",
+                      str(s["skills"]), str(s["memory_tokens"]), f"{s['model_calls'] / max(s['episodes'], 1):.1f}")
+    console.print(table)

@@ -13,9 +13,7 @@ from procmem_gym.cli import alfworld_cmd
 from procmem_gym.cli import learn as learn_cmd
 from procmem_gym.cli import memory_cmd
 from procmem_gym.cli import run as run_cmd
-from procmem_gym.cli.agents import AgentError
-from procmem_gym.memory import MemoryFormatError
-from procmem_gym.skill import SkillError
+from procmem_gym.errors import ProcMemError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,10 +30,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-#: Errors that are the user's to fix: printed as one line, no traceback.
-USER_ERRORS = (run_cmd.RunError, learn_cmd.LearnError, AgentError, MemoryFormatError, SkillError, FileNotFoundError, ImportError, ValueError)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     parser = build_parser()
@@ -46,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     console = Console()
     try:
         return int(args.func(args, console) or 0)
-    except USER_ERRORS as err:
+    except ProcMemError as err:  # the user's to fix: one line; anything else is a bug and shows its traceback
         Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {escape(str(err))}", highlight=False)
         return 1
 

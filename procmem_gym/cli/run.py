@@ -3,26 +3,33 @@
 from __future__ import annotations
 
 import argparse
-import json
-import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from procmem_gym.atomic import write_json_atomic
 from procmem_gym.cli.agents import AGENTS_HELP, make_policy
+from procmem_gym.cli.common import (
+    CommandError,
+    check_positive,
+    default_out,
+    open_rollouts,
+    parse_env_kwargs,
+    progress_bar,
+    summary_table,
+)
+from procmem_gym.episode import MODES
 from procmem_gym.memory import ProceduralMemory
-from procmem_gym.runner import RunSummary, Stopwatch, make_env, run_episodes, run_vector_episodes, summarize
+from procmem_gym.runfolder import check_resume, read_json
+from procmem_gym.runner import RunSummary, Stopwatch, summarize
 from procmem_gym.transitions import EpisodeRecord, read_log, repair_log
-from procmem_gym.wrapper import MODES, ProceduralMemoryWrapper
 
-
-class RunError(RuntimeError):
-    """A run that cannot start as asked; the message says what to change."""
+#: Settings a resumed run must share with the run it continues (others would play other episodes).
+RESUME_KEYS = ("env", "agent", "seed", "mode", "memory", "env_kwargs")
+#: Kept for scripts that import it: the error of a run that cannot start as asked.
+RunError = CommandError
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -45,136 +52,71 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=main)
 
 
-def parse_env_kwargs(items: list[str]) -> dict[str, Any]:
-    """Turn ``KEY=VALUE`` strings into env keyword arguments (VALUE as JSON when it parses, else text)."""
-    kwargs: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        key = key.strip()
-        if not sep or not key.isidentifier():
-            raise RunError(f"--env-kwarg takes KEY=VALUE with KEY a keyword name, got {item!r}")
-        try:
-            kwargs[key] = json.loads(value)
-        except ValueError:
-            kwargs[key] = value
-    return kwargs
+@dataclass
+class RunPlan:
+    """A run as asked on the command line, checked: where, with what, and what an interrupted run left."""
+
+    out: Path
+    mode: str
+    config: dict[str, Any]
+    env_kwargs: dict[str, Any]
+    records: list[EpisodeRecord] = field(default_factory=list)
+    previous: dict[str, Any] = field(default_factory=dict)  # the interrupted run's summary
 
 
-def _default_out(env_id: str, agent: str) -> Path:
-    name = env_id.split("/")[-1]
-    agent_name = agent.replace(":", "-").replace("/", "_")[-40:]
-    return Path("runs") / f"{name}-{agent_name}-{time.strftime('%Y%m%d-%H%M%S')}"
-
-
-def _previous_records(out: Path, config: dict[str, Any]) -> tuple[list[EpisodeRecord], float]:
-    """Return the finished episodes and seconds of the interrupted run in ``out`` (checked against config)."""
-    config_path = out / "config.json"
-    if not config_path.exists():
-        raise RunError(f"--resume: {out} holds no run to resume (no config.json)")
-    previous = json.loads(config_path.read_text())
-    for key in ("env", "agent", "seed", "mode", "memory", "env_kwargs"):
-        if previous.get(key) != config.get(key):
-            raise RunError(
-                f"--resume: {out} was run with {key}={previous.get(key)!r}, not {config.get(key)!r}; "
-                "resume with the same settings or choose another --out"
-            )
+def plan(args: argparse.Namespace) -> RunPlan:
+    """Return the checked plan of a run (and, with ``--resume``, what the interrupted run finished)."""
+    check_positive(episodes=args.episodes, num_envs=args.num_envs)
+    mode = args.mode or ("guide" if args.memory else "off")
+    if mode != "off" and not args.memory:
+        raise CommandError(f"--mode {mode} needs --memory FILE")
+    if args.resume and not args.out:
+        raise CommandError("--resume needs --out: the folder of the run to continue")
+    out = Path(args.out) if args.out else default_out(args.env, args.agent)
+    env_kwargs = parse_env_kwargs(args.env_kwargs)
+    config = {"env": args.env, "agent": args.agent, "seed": args.seed, "mode": mode, "memory": args.memory}
+    if env_kwargs:
+        config["env_kwargs"] = env_kwargs
+    run = RunPlan(out, mode, config, env_kwargs)
+    if not args.resume:
+        if (out / "transitions.jsonl").exists():
+            raise CommandError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+        return run
+    recorded = read_json(out / "config.json") if (out / "config.json").exists() else None
+    check_resume(out, recorded, config, RESUME_KEYS)
     log = out / "transitions.jsonl"
     repair_log(log)
-    records = [r for r in read_log(log) if isinstance(r, EpisodeRecord)] if log.exists() else []
-    seconds = 0.0
+    run.records = [r for r in read_log(log) if isinstance(r, EpisodeRecord)] if log.exists() else []
     if (out / "summary.json").exists():
-        seconds = float(json.loads((out / "summary.json").read_text()).get("seconds", 0.0))
-    return records, seconds
-
-
-def _make_env(env_id: str, num_envs: int, env_kwargs: dict[str, Any] | None = None) -> Any:
-    """Return the env or vector env, with a clear error for an unknown id."""
-    try:
-        return make_env(env_id, num_envs, **(env_kwargs or {}))
-    except gym.error.Error as err:
-        ids = ", ".join(sorted(k for k in gym.registry if k.startswith("procmem_gym/")))
-        raise RunError(f"cannot make env {env_id!r}: {err}. procmem-gym registers: {ids}") from err
-    except TypeError as err:  # a keyword the env does not take
-        raise RunError(f"cannot make env {env_id!r} with {env_kwargs}: {err}") from err
-
-
-def summary_table(summary: RunSummary, title: str = "procmem-gym run") -> Table:
-    """Return a rich table of a run's summary."""
-    table = Table(title=title)
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for key, value in summary.to_dict().items():
-        table.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
-    return table
+        run.previous = read_json(out / "summary.json")
+    return run
 
 
 def main(args: argparse.Namespace, console: Console) -> int:
     """Run the ``run`` subcommand; return the exit status."""
-    if args.episodes < 1:
-        raise RunError(f"--episodes must be at least 1, got {args.episodes}")
-    mode = args.mode or ("guide" if args.memory else "off")
-    if mode != "off" and not args.memory:
-        raise RunError(f"--mode {mode} needs --memory FILE")
-    if args.resume and not args.out:
-        raise RunError("--resume needs --out: the folder of the run to continue")
-    out = Path(args.out) if args.out else _default_out(args.env, args.agent)
-    env_kwargs = parse_env_kwargs(getattr(args, "env_kwargs", None) or [])
-    config = {"env": args.env, "agent": args.agent, "seed": args.seed, "mode": mode, "memory": args.memory}
-    if env_kwargs:
-        config["env_kwargs"] = env_kwargs
-
-    records: list[EpisodeRecord] = []
-    seconds = 0.0
-    if args.resume:
-        records, seconds = _previous_records(out, config)
-    elif (out / "transitions.jsonl").exists():
-        raise RunError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+    run = plan(args)
+    out, records = run.out, run.records
     memory = None
     if args.memory:
         # The run works on a copy in --out (stats change as skills are used); the input file is never written.
-        snapshot_path = out / "memory.json"
-        memory = ProceduralMemory.load(snapshot_path if args.resume and snapshot_path.exists() else args.memory)
-    if args.num_envs < 1:
-        raise RunError(f"--num-envs must be at least 1, got {args.num_envs}")
-    env = _make_env(args.env, args.num_envs, env_kwargs)
-    space = env.single_action_space if args.num_envs > 1 else env.action_space
-    policy = make_policy(args.agent, args.env, space, args.seed, console, dtype=args.dtype)
+        snapshot = out / "memory.json"
+        memory = ProceduralMemory.load(snapshot if args.resume and snapshot.exists() else args.memory)
+    rollouts = open_rollouts(args.env, args.num_envs, run.env_kwargs)
+    policy = make_policy(args.agent, args.env, rollouts.action_space, args.seed, console, dtype=args.dtype)
     # written once the env and agent exist, so a run that cannot start leaves no folder behind
-    write_json_atomic(out / "config.json", {**config, "episodes": args.episodes})
-    wrapper_kwargs: dict[str, Any] = {}
-    if args.num_envs > 1:
-        wrapper_kwargs["episode_limit"] = args.episodes - len(records)
-    wrapped = ProceduralMemoryWrapper(
-        env, memory, mode=mode, log_path=out / "transitions.jsonl", append=args.resume, episode_offset=len(records),
-        **wrapper_kwargs,
-    )
-    watch = Stopwatch(seconds)
-    todo = range(len(records), args.episodes)
-    previous = json.loads((out / "summary.json").read_text()) if args.resume and (out / "summary.json").exists() else {}
+    write_json_atomic(out / "config.json", {**run.config, "episodes": args.episodes})
+    watch = Stopwatch(float(run.previous.get("seconds", 0.0)))
 
     def snapshot() -> RunSummary:
         return summarize(
-            records,
-            env=args.env,
-            agent=args.agent,
-            seconds=round(watch.seconds, 3),
-            skills=len(memory) if memory is not None else 0,
-            memory_tokens=memory.tokens() if memory is not None else 0,
-            model_calls=previous.get("model_calls", 0) + getattr(policy, "model_calls", 0),
-            generated_tokens=previous.get("generated_tokens", 0) + getattr(policy, "generated_tokens", 0),
+            records, env=args.env, agent=args.agent, seconds=round(watch.seconds, 3),
+            skills=len(memory) if memory is not None else 0, memory_tokens=memory.tokens() if memory is not None else 0,
+            model_calls=run.previous.get("model_calls", 0) + policy.model_calls,
+            generated_tokens=run.previous.get("generated_tokens", 0) + policy.generated_tokens,
         )
 
     interrupted = False
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("return {task.fields[ret]:.3f}  success {task.fields[success]:.0%}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-        disable=not console.is_terminal,
-    ) as progress:
+    with progress_bar(console, "return {task.fields[ret]:.3f}  success {task.fields[success]:.0%}") as progress:
         task = progress.add_task(args.env, total=args.episodes, completed=len(records), ret=0.0, success=0.0)
 
         def on_episode(record: EpisodeRecord) -> None:
@@ -186,25 +128,26 @@ def main(args: argparse.Namespace, console: Console) -> int:
             write_json_atomic(out / "summary.json", s.to_dict())
 
         try:
-            if args.num_envs > 1:
-                # a resumed batched run starts its remaining episodes from seed + episodes done
-                run_vector_episodes(wrapped, policy, len(todo), seed=args.seed + len(records), on_episode=on_episode)
-            else:
-                run_episodes(wrapped, policy, todo, seed=args.seed, on_episode=on_episode)
+            rollouts.play(policy, memory, run.mode, args.episodes, args.seed, out / "transitions.jsonl",
+                          start=len(records), append=args.resume, on_episode=on_episode)
         except KeyboardInterrupt:
             interrupted = True
         finally:
-            wrapped.close()
+            rollouts.close()
+    return report(console, args, out, snapshot(), memory is not None, interrupted, len(records))
 
-    summary = snapshot()
+
+def report(console: Console, args: argparse.Namespace, out: Path, summary: RunSummary, with_memory: bool,
+           interrupted: bool, done: int) -> int:
+    """Write the final summary, print it and where everything is; return the exit status."""
     write_json_atomic(out / "summary.json", summary.to_dict())
     console.print(summary_table(summary))
     console.print(f"transitions: {out / 'transitions.jsonl'}\nsummary:     {out / 'summary.json'}")
-    if memory is not None:
+    if with_memory:
         console.print(f"memory:      {out / 'memory.json'} (skill stats after this run)")
     if interrupted:
         console.print(
-            f"[yellow]interrupted after {len(records)} of {args.episodes} episodes; "
+            f"[yellow]interrupted after {done} of {args.episodes} episodes; "
             f"continue with: procmem-gym run ... --out {out} --resume[/yellow]"
         )
         return 130

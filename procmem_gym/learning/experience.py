@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
+from procmem_gym.errors import UsageError
 from procmem_gym.transitions import Episode, Transition, group_episodes, read_log
 
 __all__ = ["Episode", "Segment", "load_episodes", "split_segments", "advantages", "Sample", "samples_for"]
@@ -66,7 +67,7 @@ def advantages(episodes: Sequence[Episode], baseline: str = "mean") -> dict[str,
     the episodes that did not use that skill (the mean of all when every episode used it).
     """
     if baseline not in ("mean", "without"):
-        raise ValueError(f"baseline must be 'mean' or 'without', got {baseline!r}")
+        raise UsageError(f"baseline must be 'mean' or 'without', got {baseline!r}")
     if not episodes:
         return {}
     mean = sum(e.return_ for e in episodes) / len(episodes)

@@ -27,6 +27,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from procmem_gym.errors import ProcMemError, UsageError
 from procmem_gym.learning.abstraction import decisions_of, first_line, mine_rules, rule_skill
 from procmem_gym.learning.experience import Episode, group_episodes
 from procmem_gym.memory import ProceduralMemory
@@ -36,6 +37,12 @@ from procmem_gym.transitions import EpisodeRecord, Transition
 __all__ = ["STRATEGIES", "UPDATES", "build_memory", "trajectory_skill", "apply_update", "load_eto", "retrieve_avg_fact"]
 
 STRATEGIES = ("trajectory", "script", "proceduralization")
+
+
+class TrajectoryFormatError(ProcMemError, ValueError):
+    """A trajectory file that is not what its format says; the message names the file and the problem."""
+
+
 UPDATES = ("vanilla", "validation", "adjustment")
 
 
@@ -120,7 +127,7 @@ def build_memory(
 ) -> ProceduralMemory:
     """Build (or extend) a memory from episodes with one of :data:`STRATEGIES`; every skill is an ``add`` event."""
     if strategy not in STRATEGIES:
-        raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+        raise UsageError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
     memory = memory if memory is not None else ProceduralMemory(meta={"env_id": env, "agent": agent})
     chosen = [e for e in episodes if e.record.success or not successful_only]
     skills: list[Skill] = []
@@ -153,7 +160,7 @@ def apply_update(
 ) -> None:
     """MemP's Update after one episode: deprecate memories that keep failing, then add or correct."""
     if mode not in UPDATES:
-        raise ValueError(f"update must be one of {UPDATES}, got {mode!r}")
+        raise UsageError(f"update must be one of {UPDATES}, got {mode!r}")
     for skill_id in episode.record.skills_used:
         skill = memory.find(skill_id)
         if skill is None:
@@ -220,14 +227,14 @@ def load_eto(path: str | Path) -> list[Episode]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as err:
-        raise ValueError(f"{path}: not a JSON trajectory file ({err})") from None
+        raise TrajectoryFormatError(f"{path}: not a JSON trajectory file ({err})") from None
     if isinstance(data, dict):
         data = [data]
     items: list[Transition | EpisodeRecord] = []
     for n, item in enumerate(data):
         turns = item.get("conversations") if isinstance(item, dict) else None
         if not isinstance(turns, list):
-            raise ValueError(f"{path}: item {n} has no 'conversations' list")
+            raise TrajectoryFormatError(f"{path}: item {n} has no 'conversations' list")
         observation, t = None, 0
         for turn in turns:
             who, value = turn.get("from"), str(turn.get("value", ""))

@@ -1,0 +1,105 @@
+"""What the subcommands share: env keyword arguments, opening envs with clear errors, progress bars, tables."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from procmem_gym.errors import ProcMemError
+from procmem_gym.runner import Rollouts, RunSummary
+
+__all__ = [
+    "CommandError",
+    "parse_env_kwargs",
+    "open_rollouts",
+    "progress_bar",
+    "summary_table",
+    "check_positive",
+    "default_out",
+    "interrupted",
+]
+
+
+class CommandError(ProcMemError, RuntimeError):
+    """A command that cannot run as asked; the message says what to change."""
+
+
+def parse_env_kwargs(items: list[str] | None) -> dict[str, Any]:
+    """Turn ``KEY=VALUE`` strings into env keyword arguments (VALUE as JSON when it parses, else text)."""
+    kwargs: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise CommandError(f"--env-kwarg takes KEY=VALUE with KEY a keyword name, got {item!r}")
+        try:
+            kwargs[key] = json.loads(value)
+        except ValueError:
+            kwargs[key] = value
+    return kwargs
+
+
+def check_positive(**values: int) -> None:
+    """Raise :class:`CommandError` for a count option below 1 (named as its ``--flag``)."""
+    for name, value in values.items():
+        if value < 1:
+            raise CommandError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+
+
+def open_rollouts(env_id: str, num_envs: int, env_kwargs: dict[str, Any]) -> Rollouts:
+    """Return :class:`Rollouts` for an env; an unknown id or bad keyword arguments become one clear error.
+
+    Errors raised while the env is made are the user's (the id, ``--env-kwarg`` values, missing
+    data), so they are reported as :class:`CommandError` naming the env and what was passed.
+    """
+    try:
+        return Rollouts(env_id, num_envs, env_kwargs)
+    except ProcMemError:
+        raise
+    except gym.error.Error as err:
+        ids = ", ".join(sorted(k for k in gym.registry if k.startswith("procmem_gym/")))
+        raise CommandError(f"cannot make env {env_id!r}: {err}. procmem-gym registers: {ids}") from err
+    except (TypeError, ValueError) as err:  # a keyword the env does not take, or a value it refuses
+        raise CommandError(f"cannot make env {env_id!r} with {env_kwargs}: {err}") from err
+
+
+def default_out(env_id: str, agent: str) -> Path:
+    """Return ``runs/<env>-<agent>-<time>``, the default output folder of a run."""
+    name = env_id.split("/")[-1]
+    agent_name = agent.replace(":", "-").replace("/", "_")[-40:]
+    return Path("runs") / f"{name}-{agent_name}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+@contextmanager
+def progress_bar(console: Console, *fields: str, transient: bool = False) -> Iterator[Progress]:
+    """Yield a rich progress bar (description, bar, done/total, the given text columns, elapsed time)."""
+    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn()]
+    columns += [TextColumn(f) for f in fields]
+    columns.append(TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=transient, disable=not console.is_terminal) as progress:
+        yield progress
+
+
+def summary_table(summary: RunSummary, title: str = "procmem-gym run") -> Table:
+    """Return a rich table of a run's summary."""
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in summary.to_dict().items():
+        table.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
+    return table
+
+
+def interrupted(console: Console, what: str, out: Path) -> int:
+    """Print how to continue an interrupted command and return its exit status (130)."""
+    console.print(f"[yellow]interrupted; continue with: procmem-gym {what} ... --out {out} --resume[/yellow]")
+    return 130

@@ -1,0 +1,42 @@
+"""MemP online: learn memory from scratch by retrieving, using and updating it episode by episode.
+
+Each iteration rolls out episodes with the current memory (see :class:`~procmem_gym.learning.loop.Learner`),
+then applies MemP's Update to every episode in order (:func:`~procmem_gym.learning.memp.apply_update`):
+``vanilla`` adds every trajectory, ``validation`` only successful ones, ``adjustment`` also
+corrects the memory a failed episode used, by reflection of the policy model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from procmem_gym.learning.loop import Learner
+from procmem_gym.learning.memp import apply_update
+from procmem_gym.transitions import Episode
+
+__all__ = ["MempConfig", "MempLearner"]
+
+
+@dataclass(frozen=True)
+class MempConfig:
+    """Settings of a MemP online run (saved with its checkpoint)."""
+
+    iterations: int = 3
+    episodes: int = 8
+    num_envs: int = 1
+    mode: str = "inject"
+    update: str = "validation"
+    seed: int = 0
+
+
+class MempLearner(Learner):
+    """MemP's online Update loop on top of the shared learner loop."""
+
+    def improve(self, iteration: int, episodes: Sequence[Episode]) -> None:
+        """Apply the configured Update to each episode, in the order they finished."""
+        update = self.config.update
+        writer = self.policy if update == "adjustment" and hasattr(self.policy, "generate") else None
+        agent = getattr(self.policy, "name", None)
+        for episode in episodes:
+            apply_update(self.memory, episode, update, writer=writer, env=self.env_id, agent=agent)
