@@ -54,6 +54,7 @@ def guess_prefix(
         values.append(int(tok))
     if not allow_repeats and len(set(values)) != len(values):
         return None
+
     def open_(prefix: list[int]) -> bool:
         """Whether some valid guess that is not forbidden starts with ``prefix``."""
         if not forbidden:
@@ -116,6 +117,7 @@ class MastermindGrammar:
         return [t for t, piece in self.tokens if guess_prefix(text + piece, *variant) is not None]
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
+        """Return ``scores`` with every token the grammar does not allow next set to minus infinity."""
         import torch
 
         mask = torch.full_like(scores, float("-inf"))

@@ -16,8 +16,9 @@ extra to install.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -87,7 +88,7 @@ class HFPolicy(BasePolicy):
     @classmethod
     def from_pretrained(
         cls, path: str | os.PathLike, gguf_file: str | None = None, dtype: str | None = None, **kwargs: Any
-    ) -> "HFPolicy":
+    ) -> HFPolicy:
         """Load a model folder (or ``gguf_file`` inside it) with ``local_files_only=True``.
 
         ``dtype="bfloat16"`` halves memory and, on CPUs with AMX or AVX512-BF16, makes batched
@@ -99,7 +100,9 @@ class HFPolicy(BasePolicy):
             path, gguf_file = path.parent, path.name
         if not path.is_dir() or (gguf_file and not (path / gguf_file).is_file()):
             where = path / gguf_file if gguf_file else path
-            raise ModelNotFoundError(f"no model at {where}: pass a local model folder or GGUF file (nothing is downloaded)")
+            raise ModelNotFoundError(
+                f"no model at {where}: pass a local model folder or GGUF file (nothing is downloaded)"
+            )
         extra = {"gguf_file": gguf_file} if gguf_file else {}
         transformers.utils.logging.disable_progress_bar()
         tokenizer = transformers.AutoTokenizer.from_pretrained(path, local_files_only=True, **extra)
@@ -181,7 +184,7 @@ class HFPolicy(BasePolicy):
         torch = self.torch
         tok = self.tokenizer
         pairs = []
-        for p, c in zip(prompts, continuations):
+        for p, c in zip(prompts, continuations, strict=False):
             p_ids = tok(p, add_special_tokens=False)["input_ids"]
             c_ids = tok(c, add_special_tokens=False)["input_ids"]
             if not c_ids:
@@ -213,7 +216,7 @@ class HFPolicy(BasePolicy):
     def choose(self, prompts: Sequence[str], candidates: Sequence[Sequence[str]]) -> list[int]:
         """Return, per prompt, the index of the candidate with the best mean log-probability per token."""
         flat_p, flat_c, owner = [], [], []
-        for i, (p, cands) in enumerate(zip(prompts, candidates)):
+        for i, (p, cands) in enumerate(zip(prompts, candidates, strict=False)):
             for c in cands:
                 flat_p.append(p)
                 flat_c.append(str(c))
@@ -221,7 +224,7 @@ class HFPolicy(BasePolicy):
         scores = [t.mean() for t in self.logprob_tokens(flat_p, flat_c)]
         best: list[tuple[float, int]] = [(-np.inf, 0)] * len(prompts)
         counters = [0] * len(prompts)
-        for i, s in zip(owner, scores):
+        for i, s in zip(owner, scores, strict=False):
             if s > best[i][0]:
                 best[i] = (s, counters[i])
             counters[i] += 1
@@ -242,18 +245,20 @@ class HFPolicy(BasePolicy):
         return self._act(observations, infos, list(slots) if slots is not None else list(range(len(observations))))
 
     def _act(self, observations: Sequence[Any], infos: Sequence[dict[str, Any]], slots: list[int]) -> list[str]:
-        prompts = [self.prompt(o, i, s) for o, i, s in zip(observations, infos, slots)]
+        prompts = [self.prompt(o, i, s) for o, i, s in zip(observations, infos, slots, strict=False)]
         actions: list[str | None] = [None] * len(prompts)
         choice_rows = [r for r, i in enumerate(infos) if self.constrain and i.get("admissible_commands")]
         if choice_rows:
-            picks = self.choose([prompts[r] for r in choice_rows], [list(infos[r]["admissible_commands"]) for r in choice_rows])
-            for r, k in zip(choice_rows, picks):
+            picks = self.choose(
+                [prompts[r] for r in choice_rows], [list(infos[r]["admissible_commands"]) for r in choice_rows]
+            )
+            for r, k in zip(choice_rows, picks, strict=False):
                 actions[r] = str(infos[r]["admissible_commands"][k])
         rest = [r for r in range(len(prompts)) if actions[r] is None]
         if rest:
             variants = [mastermind_variant(infos[r]) if self.constrain else None for r in rest]
             texts = self.generate([prompts[r] for r in rest], variants=variants if any(variants) else None)
-            for r, text in zip(rest, texts):
+            for r, text in zip(rest, texts, strict=False):
                 actions[r] = parse_action(text, self.template)
         for r, slot in enumerate(slots):
             self.history.add(slot, observations[r], actions[r])

@@ -12,10 +12,10 @@ array and guess the candidate that best splits a random sample of the others.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
-
 from procmem_gym.envs.mastermind.rules import (
     CodeBook,
     MastermindRules,
@@ -193,8 +193,16 @@ class MastermindSolver(BasePolicy):
         """Return a consistent candidate that best splits a random sample of the candidates."""
         flat = [self.seed, len(variant.codes)] + [x for guess, b, w in history for x in (*guess, b, w)]
         rng = np.random.default_rng(flat)
-        pool = candidates if len(candidates) <= self.sample_guesses else rng.choice(candidates, self.sample_guesses, replace=False)
-        secrets = candidates if len(candidates) <= self.sample_secrets else rng.choice(candidates, self.sample_secrets, replace=False)
+        pool = (
+            candidates
+            if len(candidates) <= self.sample_guesses
+            else rng.choice(candidates, self.sample_guesses, replace=False)
+        )
+        secrets = (
+            candidates
+            if len(candidates) <= self.sample_secrets
+            else rng.choice(candidates, self.sample_secrets, replace=False)
+        )
         codes, counts = variant.codes[secrets], variant.counts[secrets]
         best, best_cost = pool[0], np.inf
         for g in pool:

@@ -13,8 +13,9 @@ import difflib
 import json
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Sequence
+from typing import Any
 
 from procmem_gym.errors import ProcMemError, UsageError
 
@@ -90,7 +91,10 @@ class OpenAIPolicy(BasePolicy):
         request = urllib.request.Request(
             self.base_url + "/chat/completions",
             data=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json", **({"Authorization": f"Bearer {self.api_key}"} if self.api_key else {})},
+            headers={
+                "Content-Type": "application/json",
+                **({"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}),
+            },
         )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
@@ -117,20 +121,24 @@ class OpenAIPolicy(BasePolicy):
         self, observations: Sequence[Any], infos: Sequence[dict[str, Any]], slots: Sequence[int] | None = None
     ) -> list[str]:
         """Return one action per observation; requests run concurrently."""
-        return self.act_batch_slots(observations, infos, list(slots) if slots is not None else list(range(len(observations))))
+        return self.act_batch_slots(
+            observations, infos, list(slots) if slots is not None else list(range(len(observations)))
+        )
 
-    def act_batch_slots(self, observations: Sequence[Any], infos: Sequence[dict[str, Any]], slots: list[int]) -> list[str]:
+    def act_batch_slots(
+        self, observations: Sequence[Any], infos: Sequence[dict[str, Any]], slots: list[int]
+    ) -> list[str]:
         """Return actions for observations whose histories live in ``slots``."""
         if len(observations) != len(infos):
             raise ValueError(f"{len(observations)} observations but {len(infos)} infos")
         jobs = []
-        for o, i, s in zip(observations, infos, slots):
+        for o, i, s in zip(observations, infos, slots, strict=False):
             regex = _guess_regex(mastermind_variant(i)) if self.constrain else None
             jobs.append((build_messages(self.template, str(o), i, self.history.get(s)), regex))
         with ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(jobs)))) as pool:
             texts = list(pool.map(lambda job: self._complete(*job), jobs))
         actions = []
-        for text, info, obs, slot in zip(texts, infos, observations, slots):
+        for text, info, obs, slot in zip(texts, infos, observations, slots, strict=False):
             action = parse_action(text, self.template)
             commands = info.get("admissible_commands")
             if self.constrain and commands:
@@ -154,7 +162,9 @@ def snap(answer: str, commands: list[str]) -> str:
     lowered = {c.lower(): c for c in commands}
     if answer.lower() in lowered:
         return lowered[answer.lower()]
-    return max(commands, key=lambda c: (difflib.SequenceMatcher(None, answer.lower(), c.lower()).ratio(), -commands.index(c)))
+    return max(
+        commands, key=lambda c: (difflib.SequenceMatcher(None, answer.lower(), c.lower()).ratio(), -commands.index(c))
+    )
 
 
 def _guess_regex(variant: tuple | None) -> str | None:

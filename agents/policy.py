@@ -64,7 +64,7 @@ class BasePolicy:
         """Return ``[act(o, i) for o, i in zip(observations, infos)]``."""
         if len(observations) != len(infos):
             raise ValueError(f"{len(observations)} observations but {len(infos)} infos")
-        return [self.act(o, i) for o, i in zip(observations, infos)]
+        return [self.act(o, i) for o, i in zip(observations, infos, strict=False)]
 
     def observe(self, observation: Any, info: dict[str, Any], action: Any, slot: int = 0) -> None:
         """Nothing to remember by default."""

@@ -9,8 +9,9 @@ only in how they generate.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 __all__ = ["PromptTemplate", "template_for", "build_messages", "parse_action", "TEMPLATES", "mastermind_variant"]
 
@@ -62,14 +63,16 @@ def build_messages(
     info: dict[str, Any],
     history: Sequence[tuple[str, str]] = (),
 ) -> list[dict[str, str]]:
-    """Return chat messages: system text, then the task (``info["goal"]``), the history, the guidance and the observation."""
+    """Return chat messages: system text, then the task (``info["goal"]``), history, guidance and observation."""
     parts = []
     goal = info.get("goal") if isinstance(info, dict) else None
     if goal:
         # ALFWorld states the task in the first observation only; the history window loses it.
         parts.append(f"Your task: {goal}")
-    steps = [f"Observation: {_tail(obs, 600)}\nYour action: {action}"
-             for obs, action in (list(history)[-template.history :] if template.history else [])]
+    steps = [
+        f"Observation: {_tail(obs, 600)}\nYour action: {action}"
+        for obs, action in (list(history)[-template.history :] if template.history else [])
+    ]
     if steps:
         parts.append("Earlier steps:\n" + "\n\n".join(steps))
     procmem = info.get("procmem") if isinstance(info, dict) else None

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-
 from procmem_gym.envs.mastermind.rules import format_guess
 
 from .policy import BasePolicy

@@ -51,7 +51,11 @@ def is_cached() -> bool:
 
 
 def _is_complete(folder: Path) -> bool:
-    return (folder / "config.json").is_file() and any(folder.glob("*.safetensors")) and (folder / "tokenizer_config.json").is_file()
+    return (
+        (folder / "config.json").is_file()
+        and any(folder.glob("*.safetensors"))
+        and (folder / "tokenizer_config.json").is_file()
+    )
 
 
 def build_cache(target: Path) -> None:
@@ -86,4 +90,6 @@ def load_smollm2(use_cache: bool = True, dtype: str | None = None, **kwargs: Any
         if not _is_complete(target):
             build_cache(target)
         return HFPolicy.from_pretrained(target, name="smollm2", dtype=dtype, **kwargs)
-    return HFPolicy.from_pretrained(smollm2_package_dir(), gguf_file=SMOLLM2_GGUF, name="smollm2", dtype=dtype, **kwargs)
+    return HFPolicy.from_pretrained(
+        smollm2_package_dir(), gguf_file=SMOLLM2_GGUF, name="smollm2", dtype=dtype, **kwargs
+    )

@@ -24,9 +24,9 @@ import time
 from pathlib import Path
 
 import gymnasium as gym
+from procmem_gym.envs.alfworld import copy_sample_games, find_games, prepare_games
 
 import procmem_gym  # noqa: F401  (registers the env ids)
-from procmem_gym.envs.alfworld import copy_sample_games, find_games, prepare_games
 
 
 def walkthroughs(games: list[Path]) -> dict[str, list[str]]:
@@ -123,14 +123,13 @@ def alfred_order(split_root: Path, episodes: int) -> list[Path]:
 
 
 def main() -> None:
+    """Measure both envs and print the JSON report."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--data-dir", default=None, help="prepared ALFWorld data (default: the bundled samples, prepared)"
     )
     parser.add_argument("--split", default="train")
-    parser.add_argument(
-        "--episodes", type=int, default=6, help="games per round (default: one pass over 6 games)"
-    )
+    parser.add_argument("--episodes", type=int, default=6, help="games per round (default: one pass over 6 games)")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--json", action="store_true", help="print JSON only")
     args = parser.parse_args()

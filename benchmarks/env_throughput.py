@@ -17,9 +17,9 @@ import time
 
 import gymnasium as gym
 import numpy as np
+from procmem_gym.envs.mastermind import MastermindEnv, MastermindVectorEnv
 
 import procmem_gym  # noqa: F401  (registers the env ids)
-from procmem_gym.envs.mastermind import MastermindEnv, MastermindVectorEnv
 
 ENV_ID = "procmem_gym/Mastermind-v0"
 
@@ -84,6 +84,7 @@ def bench_vector(actions, num_envs: int, vector_steps: int, observation_mode: st
 
 
 def main() -> None:
+    """Measure every env and print the JSON report."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=200_000, help="single-env steps per measurement")
     parser.add_argument("--num-envs", type=int, default=1024)
@@ -117,11 +118,18 @@ def main() -> None:
         "results": {k: (round(v) if v is not None else None) for k, v in results.items()},
     }
     if ta:
-        ratios = {k.replace("_steps_per_s", "") + "_vs_textarena": round(v / ta, 2) for k, v in results.items() if v and k != "textarena_steps_per_s"}
+        ratios = {
+            k.replace("_steps_per_s", "") + "_vs_textarena": round(v / ta, 2)
+            for k, v in results.items()
+            if v and k != "textarena_steps_per_s"
+        }
         report["ratios"] = ratios
         report["targets"] = {
             "single_vs_textarena>=2": ratios["single_vs_textarena"] >= 2,
-            "vector_vs_textarena>=20": max(ratios["vector_text_env_vs_textarena"], ratios["vector_array_env_vs_textarena"]) >= 20,
+            "vector_vs_textarena>=20": max(
+                ratios["vector_text_env_vs_textarena"], ratios["vector_array_env_vs_textarena"]
+            )
+            >= 20,
         }
     else:
         report["note"] = "textarena is not installed: pip install textarena to measure the baseline"

@@ -30,8 +30,10 @@ from procmem_gym import ProceduralMemory, ProceduralMemoryWrapper, Skill
 from procmem_gym.embedding import make_embedder
 from procmem_gym.retrieval import top_k
 
-WORDS = ("guess digit peg black white code secret position swap keep drop repeat open fridge apple heat cool "
-         "clean lamp drawer cabinet shelf microwave sink counter table bowl mug knife plate towel").split()
+WORDS = (
+    "guess digit peg black white code secret position swap keep drop repeat open fridge apple heat cool "
+    "clean lamp drawer cabinet shelf microwave sink counter table bowl mug knife plate towel"
+).split()
 
 
 def synthetic_skills(n: int, seed: int = 0, pattern_share: float = 0.5) -> list[Skill]:
@@ -105,6 +107,7 @@ def bench_retrieval(n: int, embedder_name: str, queries: list[str]) -> dict:
 
 
 def run_env(env, actions: list[str], episodes: int) -> tuple[float, int]:
+    """Return (seconds, steps) of playing ``episodes`` episodes with the given actions in turn."""
     steps, k = 0, 0
     start = time.perf_counter()
     for ep in range(episodes):
@@ -134,8 +137,11 @@ def bench_wrapper(n: int, pattern_share: float, embedder_name: str, episodes: in
             t, steps = run_env(bare, actions, episodes)
             bare_times.append(t)
             wrapped = ProceduralMemoryWrapper(
-                gym.make("procmem_gym/Mastermind-v0"), memory, mode="guide",
-                log_path=os.path.join(tmp, f"t{r}.jsonl"), update_memory=False,
+                gym.make("procmem_gym/Mastermind-v0"),
+                memory,
+                mode="guide",
+                log_path=os.path.join(tmp, f"t{r}.jsonl"),
+                update_memory=False,
             )
             t, _ = run_env(wrapped, actions, episodes)
             wrapped.close()
@@ -152,6 +158,7 @@ def bench_wrapper(n: int, pattern_share: float, embedder_name: str, episodes: in
 
 
 def main() -> None:
+    """Measure retrieval and wrapper overhead; print the JSON report."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10,1000,10000,100000")
     parser.add_argument("--embedder", default="hashing", help="hashing (default) or minilm")

@@ -55,6 +55,7 @@ def tokens_per_second(policy, prompts: list[str], new_tokens: int) -> tuple[floa
 
 
 def main() -> None:
+    """Measure load, generation and decisions; print the JSON report."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--new-tokens", type=int, default=32)
     parser.add_argument("--batches", default="1,8,32")
@@ -64,8 +65,11 @@ def main() -> None:
 
     from procmem_gym.agents.smollm2 import load_smollm2
 
-    report: dict = {"benchmark": "policy_throughput", "model": "SmolLM2-135M-Instruct (Q4_1 GGUF, float32)",
-                    "python": platform.python_version()}
+    report: dict = {
+        "benchmark": "policy_throughput",
+        "model": "SmolLM2-135M-Instruct (Q4_1 GGUF, float32)",
+        "python": platform.python_version(),
+    }
     with tempfile.TemporaryDirectory() as cache:
         os.environ["PROCMEM_GYM_CACHE"] = cache
         start = time.perf_counter()
@@ -91,7 +95,10 @@ def main() -> None:
     # the same in bfloat16 (AMX / AVX512-BF16 CPUs run batched matrix products much faster)
     policy.model.to(torch.bfloat16)
     tokens_per_second(policy, prompts[:2], 4)
-    bf16 = {str(b): round(tokens_per_second(policy, prompts[:b], args.new_tokens)[0], 1) for b in (int(x) for x in args.batches.split(","))}
+    bf16 = {
+        str(b): round(tokens_per_second(policy, prompts[:b], args.new_tokens)[0], 1)
+        for b in (int(x) for x in args.batches.split(","))
+    }
     report["bf16_new_tokens_per_s"] = bf16
     policy.model.to(torch.float32)
     report["prompt_tokens"] = len(policy.tokenizer(prompts[0], add_special_tokens=False)["input_ids"])

@@ -37,11 +37,18 @@ class EnvFamily:
 
 FAMILIES: dict[str, EnvFamily] = {
     "mastermind": EnvFamily(
-        "mastermind", "procmem_gym.envs.mastermind", "Mastermind", prompt="mastermind", success_key="success",
+        "mastermind",
+        "procmem_gym.envs.mastermind",
+        "Mastermind",
+        prompt="mastermind",
+        success_key="success",
         # each game's history and variant in info, as the single env gives them (agents read them)
-        vector_kwargs={"info_history": True}, agents=("solver",),
+        vector_kwargs={"info_history": True},
+        agents=("solver",),
     ),
-    "alfworld": EnvFamily("alfworld", "procmem_gym.envs.alfworld", "ALFWorld", prompt="alfworld", success_key="won", agents=("expert",)),
+    "alfworld": EnvFamily(
+        "alfworld", "procmem_gym.envs.alfworld", "ALFWorld", prompt="alfworld", success_key="won", agents=("expert",)
+    ),
 }
 GENERIC = EnvFamily("generic", "", "other")
 

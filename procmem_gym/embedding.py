@@ -15,8 +15,9 @@ from __future__ import annotations
 import re
 import threading
 import zlib
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 
@@ -133,7 +134,9 @@ class MiniLMEmbedder:
                     import torch
                     from transformers import AutoModel, AutoTokenizer
                 except ImportError as err:
-                    raise MissingExtraError('the MiniLM embedder needs torch and transformers: pip install "procmem-gym[hf]"') from err
+                    raise MissingExtraError(
+                        'the MiniLM embedder needs torch and transformers: pip install "procmem-gym[hf]"'
+                    ) from err
                 import transformers
 
                 transformers.utils.logging.disable_progress_bar()

@@ -58,7 +58,9 @@ def memory_from(memory: ProceduralMemory | str | os.PathLike | dict | None) -> P
         return ProceduralMemory.from_dict(memory)
     if isinstance(memory, (str, os.PathLike)):
         return ProceduralMemory.load(memory)
-    raise UsageError(f"memory must be a ProceduralMemory, a memory file path or a memory document, got {type(memory).__name__}")
+    raise UsageError(
+        f"memory must be a ProceduralMemory, a memory file path or a memory document, got {type(memory).__name__}"
+    )
 
 
 def check_mode(mode: str | None, memory: ProceduralMemory | None) -> str:
@@ -220,19 +222,21 @@ class EpisodeRun:
             procmem = no_skill_info()
         extra = {"policy_action": policy_action} if source == "skill" else {}
         if self.log is not None or self.keep_transitions:
-            self.transitions.append(Transition(
-                episode=self.episode,
-                t=self.steps,
-                observation=self.text,
-                action=action_text(sent),
-                action_source=source,
-                reward=float(reward),
-                terminated=bool(terminated),
-                truncated=bool(truncated),
-                skill=skill_id,
-                skill_event=event,
-                info=loggable_info({**info, **extra}, self.exclude),
-            ))
+            self.transitions.append(
+                Transition(
+                    episode=self.episode,
+                    t=self.steps,
+                    observation=self.text,
+                    action=action_text(sent),
+                    action_source=source,
+                    reward=float(reward),
+                    terminated=bool(terminated),
+                    truncated=bool(truncated),
+                    skill=skill_id,
+                    skill_event=event,
+                    info=loggable_info({**info, **extra}, self.exclude),
+                )
+            )
         self.steps += 1
         self.text = text
         self._refresh(procmem)
@@ -284,7 +288,15 @@ def make_runs(
 ) -> list[EpisodeRun]:
     """Return ``n`` episode runs sharing one memory and one log (one per env slot)."""
     return [
-        EpisodeRun(mode, action_space, SkillTracker(memory) if memory is not None and mode != "off" else None, log,
-                   exclude, update_memory, success_key, keep_transitions)
+        EpisodeRun(
+            mode,
+            action_space,
+            SkillTracker(memory) if memory is not None and mode != "off" else None,
+            log,
+            exclude,
+            update_memory,
+            success_key,
+            keep_transitions,
+        )
         for _ in range(n)
     ]

@@ -40,8 +40,7 @@ def compile_pattern(pattern: str) -> Any:
     except re2.error as err:
         reason = err.args[0].decode() if err.args and isinstance(err.args[0], bytes) else str(err)
         raise PatternError(
-            f"pattern {pattern!r} is not supported ({reason}); patterns use RE2 syntax: "
-            "no backreferences or lookaround"
+            f"pattern {pattern!r} is not supported ({reason}); patterns use RE2 syntax: no backreferences or lookaround"
         ) from None
 
 

@@ -32,7 +32,13 @@ def evolution(memory: ProceduralMemory) -> list[dict[str, Any]]:
         rows.append({"iteration": iteration, "skills": by_iteration[iteration], "mean_score": None})
     if not rows:
         scores = [s.score for s in memory.skills]
-        rows.append({"iteration": memory.iteration, "skills": len(scores), "mean_score": sum(scores) / len(scores) if scores else 0.0})
+        rows.append(
+            {
+                "iteration": memory.iteration,
+                "skills": len(scores),
+                "mean_score": sum(scores) / len(scores) if scores else 0.0,
+            }
+        )
     return rows
 
 

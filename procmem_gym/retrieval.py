@@ -11,14 +11,23 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter, defaultdict
-from typing import Protocol, Sequence
+from collections.abc import Sequence
+from typing import Protocol
 
 import numpy as np
 
 from procmem_gym.embedding import Embedder
 from procmem_gym.errors import UsageError
 
-__all__ = ["Retriever", "RandomRetriever", "KeywordRetriever", "EmbeddingRetriever", "VectorIndex", "make_retriever", "RETRIEVERS"]
+__all__ = [
+    "Retriever",
+    "RandomRetriever",
+    "KeywordRetriever",
+    "EmbeddingRetriever",
+    "VectorIndex",
+    "make_retriever",
+    "RETRIEVERS",
+]
 
 _TOKEN = re.compile(r"\w+")
 
@@ -137,7 +146,9 @@ class VectorIndex:
     exact product is bound by memory bandwidth.
     """
 
-    def __init__(self, embedder: Embedder, exact_limit: int = 20_000, sketch_dim: int = 128, shortlist: int = 1024) -> None:
+    def __init__(
+        self, embedder: Embedder, exact_limit: int = 20_000, sketch_dim: int = 128, shortlist: int = 1024
+    ) -> None:
         self.embedder = embedder
         self.exact_limit, self.sketch_dim, self.shortlist = exact_limit, sketch_dim, shortlist
         self.ids: list[str] = []
@@ -151,7 +162,7 @@ class VectorIndex:
         missing = [(i, t) for i, t in items if self._cache.get(i, ("\0", None))[0] != t]
         if missing:
             vectors = self.embedder.embed([t for _, t in missing])
-            for (i, t), v in zip(missing, vectors):
+            for (i, t), v in zip(missing, vectors, strict=False):
                 self._cache[i] = (t, v)
         keep = {i for i, _ in items}
         if len(self._cache) > 2 * len(keep) + 1024:
@@ -214,7 +225,7 @@ class EmbeddingRetriever:
         if not self.index.ids or k <= 0:
             return []
         rows, sims = self.index.search(self.index.vector(query), k, self.threshold)
-        return [(self.index.ids[int(i)], float(s)) for i, s in zip(rows, sims)]
+        return [(self.index.ids[int(i)], float(s)) for i, s in zip(rows, sims, strict=False)]
 
 
 RETRIEVERS = ("random", "keyword", "embedding")

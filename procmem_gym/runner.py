@@ -161,7 +161,7 @@ def run_vector_episodes(
         ask = np.flatnonzero(env.policy_needed).tolist()
         if ask:
             chosen = policy.act_batch([obs[i] for i in ask], [infos[i] for i in ask], slots=ask)
-            for i, a in zip(ask, chosen):
+            for i, a in zip(ask, chosen, strict=False):
                 actions[i] = a
         obs, _, terminated, truncated, info = env.step(actions)
         for i in np.flatnonzero(np.logical_or(terminated, truncated)).tolist():
@@ -250,14 +250,23 @@ class Rollouts:
         if self.num_envs > 1:
             wrapper_kwargs["episode_limit"] = episodes - start
         wrapped = ProceduralMemoryWrapper(
-            self.env, memory, mode=mode, log_path=log_path, append=append, episode_offset=start,
-            update_memory=update_memory, success_key=self.family.success_key, keep_episodes=keep_episodes,
+            self.env,
+            memory,
+            mode=mode,
+            log_path=log_path,
+            append=append,
+            episode_offset=start,
+            update_memory=update_memory,
+            success_key=self.family.success_key,
+            keep_episodes=keep_episodes,
             **wrapper_kwargs,
         )
         try:
             if self.num_envs > 1:
                 # a resumed batched run starts its remaining episodes from seed + episodes done
-                records = run_vector_episodes(wrapped, policy, episodes - start, seed=seed + start, on_episode=on_episode)
+                records = run_vector_episodes(
+                    wrapped, policy, episodes - start, seed=seed + start, on_episode=on_episode
+                )
             else:
                 records = run_episodes(wrapped, policy, range(start, episodes), seed=seed, on_episode=on_episode)
         finally:
@@ -290,5 +299,6 @@ def play_logged(
 ) -> list[EpisodeRecord]:
     """Play ``episodes`` episodes on a fresh env with ``memory`` in ``mode``, logged to a fresh file."""
     with Rollouts(env_id, num_envs, env_kwargs) as rollouts:
-        return rollouts.play(policy, memory, mode, episodes, seed, log_path, update_memory=update_memory,
-                             on_episode=on_episode).records
+        return rollouts.play(
+            policy, memory, mode, episodes, seed, log_path, update_memory=update_memory, on_episode=on_episode
+        ).records

@@ -99,10 +99,13 @@ class Activation:
     patterns: tuple[str, ...] = ()
 
     @classmethod
-    def from_dict(cls, data: Any) -> "Activation":
+    def from_dict(cls, data: Any) -> Activation:
         """Return the activation a dict describes (``text`` and/or ``patterns`` required)."""
         data = _mapping(data, "activation")
-        act = cls(_text(data.get("text"), "activation.text", LIMITS["text"]), _patterns(data.get("patterns"), "activation.patterns"))
+        act = cls(
+            _text(data.get("text"), "activation.text", LIMITS["text"]),
+            _patterns(data.get("patterns"), "activation.patterns"),
+        )
         if not act.text and not act.patterns:
             raise SkillError("activation needs a text or at least one pattern")
         return act
@@ -116,7 +119,7 @@ class Execution:
     steps: tuple[str, ...] = ()
 
     @classmethod
-    def from_dict(cls, data: Any) -> "Execution":
+    def from_dict(cls, data: Any) -> Execution:
         """Return the execution a dict describes."""
         data = _mapping(data, "execution")
         steps = data.get("steps") or ()
@@ -140,7 +143,7 @@ class Termination:
     max_steps: int = 10
 
     @classmethod
-    def from_dict(cls, data: Any) -> "Termination":
+    def from_dict(cls, data: Any) -> Termination:
         """Return the termination a dict describes."""
         data = _mapping(data, "termination")
         return cls(
@@ -167,12 +170,17 @@ class SkillStats:
         return self.successes / self.episodes if self.episodes else 0.0
 
     @classmethod
-    def from_dict(cls, data: Any) -> "SkillStats":
+    def from_dict(cls, data: Any) -> SkillStats:
         """Return the stats a dict describes (missing counters are 0)."""
         data = _mapping(data, "stats")
-        ints = {k: _int(data.get(k, 0), f"stats.{k}", 0) for k in ("activations", "completions", "episodes", "successes")}
-        return cls(**ints, return_sum=_number(data.get("return_sum", 0.0), "stats.return_sum"),
-                   last_used=_int(data.get("last_used", -1), "stats.last_used", -1))
+        ints = {
+            k: _int(data.get(k, 0), f"stats.{k}", 0) for k in ("activations", "completions", "episodes", "successes")
+        }
+        return cls(
+            **ints,
+            return_sum=_number(data.get("return_sum", 0.0), "stats.return_sum"),
+            last_used=_int(data.get("last_used", -1), "stats.last_used", -1),
+        )
 
 
 @dataclass(frozen=True)
@@ -186,7 +194,7 @@ class Lineage:
     agent: str | None = None
 
     @classmethod
-    def from_dict(cls, data: Any) -> "Lineage":
+    def from_dict(cls, data: Any) -> Lineage:
         """Return the lineage a dict describes."""
         data = _mapping(data, "lineage")
         parent, env, agent = data.get("parent"), data.get("env"), data.get("agent")
@@ -235,7 +243,7 @@ class Skill:
         termination_patterns: tuple[str, ...] | list[str] = (),
         max_steps: int = 10,
         **lineage: Any,
-    ) -> "Skill":
+    ) -> Skill:
         """Return a new, validated skill with a content-derived id (keyword arguments go to ``lineage``)."""
         return cls.from_dict(
             {
@@ -248,7 +256,7 @@ class Skill:
         )
 
     @classmethod
-    def from_dict(cls, data: Any) -> "Skill":
+    def from_dict(cls, data: Any) -> Skill:
         """Return the skill a dict describes; raise :class:`SkillError` naming the bad field."""
         if not isinstance(data, dict):
             raise SkillError(f"a skill must be an object, got {type(data).__name__}")
@@ -303,7 +311,7 @@ class Skill:
             },
         }
 
-    def with_(self, **changes: Any) -> "Skill":
+    def with_(self, **changes: Any) -> Skill:
         """Return a copy with some fields replaced (``dataclasses.replace``)."""
         return replace(self, **changes)
 
@@ -345,8 +353,16 @@ def slots(template: str) -> tuple[str, ...]:
 def content_id(name: str, activation: Activation, execution: Execution, termination: Termination) -> str:
     """Return a stable id derived from a skill's content: the same skill gets the same id anywhere."""
     payload = json.dumps(
-        [name, activation.text, list(activation.patterns), execution.guidance, list(execution.steps),
-         termination.text, list(termination.patterns), termination.max_steps],
+        [
+            name,
+            activation.text,
+            list(activation.patterns),
+            execution.guidance,
+            list(execution.steps),
+            termination.text,
+            list(termination.patterns),
+            termination.max_steps,
+        ],
         ensure_ascii=False,
     )
     return "sk-" + hashlib.sha1(payload.encode("utf-8")).hexdigest()[:8]

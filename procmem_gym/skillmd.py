@@ -74,7 +74,9 @@ def skill_to_markdown(skill: Skill, name: str | None = None) -> str:
     if skill.execution.steps:
         body += ["## Steps"] + [f"{n}. `{s}`" for n, s in enumerate(skill.execution.steps, 1)] + [""]
     body += ["## Done when", skill.termination.text or "(see the termination patterns)", ""]
-    return "---\n" + yaml.safe_dump(front, sort_keys=False, allow_unicode=True, width=10_000) + "---\n" + "\n".join(body)
+    return (
+        "---\n" + yaml.safe_dump(front, sort_keys=False, allow_unicode=True, width=10_000) + "---\n" + "\n".join(body)
+    )
 
 
 def _sections(body: str) -> tuple[str | None, dict[str, str]]:
@@ -124,7 +126,11 @@ def skill_from_markdown(text: str, source: str = "SKILL.md") -> Skill:
     guidance = "" if guidance == "(no guidance)" else guidance
     steps = _json_list(meta, "steps", source)
     if steps is None:
-        steps = [re.sub(r"^\d+\.\s*", "", line).strip().strip("`") for line in sections.get("steps", "").splitlines() if line.strip()]
+        steps = [
+            re.sub(r"^\d+\.\s*", "", line).strip().strip("`")
+            for line in sections.get("steps", "").splitlines()
+            if line.strip()
+        ]
     done = sections.get("done when", "")
     done = "" if done == "(see the termination patterns)" else done
     patterns = _json_list(meta, "activation-patterns", source) or []
@@ -139,7 +145,11 @@ def skill_from_markdown(text: str, source: str = "SKILL.md") -> Skill:
         "name": str(meta.get("title") or title or front.get("name") or "skill"),
         "activation": {"text": description, "patterns": patterns},
         "execution": {"guidance": guidance, "steps": steps},
-        "termination": {"text": done, "patterns": _json_list(meta, "termination-patterns", source) or [], "max_steps": max_steps},
+        "termination": {
+            "text": done,
+            "patterns": _json_list(meta, "termination-patterns", source) or [],
+            "max_steps": max_steps,
+        },
         "lineage": {"method": str(meta.get("method") or "import")},
     }
     if meta.get("procmem-id"):

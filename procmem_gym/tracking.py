@@ -4,7 +4,7 @@ Shared by the single-env and the vector-env wrapper. For every observation the t
 checks the active skill's termination (its patterns on the new text, its ``max_steps``, the
 end of the episode), then, with no skill active, asks the memory for a skill whose activation
 holds and activates the best one. Slots of the skill's action templates are filled from the
-named groups of the activation patterns that matched (``(?P<obj>\\w+)`` fills ``{obj}``).
+named groups of the activation patterns that matched (``(?P<obj>[a-z]+)`` fills ``{obj}``).
 """
 
 from __future__ import annotations
@@ -137,8 +137,9 @@ class SkillTracker:
                     values.setdefault(k, v)
         return values
 
-    def record(self, episode: int, episode_return: float, length: int, success: bool, seed: int | None,
-               update_memory: bool) -> EpisodeRecord:
+    def record(
+        self, episode: int, episode_return: float, length: int, success: bool, seed: int | None, update_memory: bool
+    ) -> EpisodeRecord:
         """Return the episode's record; with ``update_memory`` the used skills' stats are updated too."""
         usage = self.usage()
         if update_memory:

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -76,7 +76,7 @@ class Transition:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Transition":
+    def from_dict(cls, data: dict[str, Any]) -> Transition:
         """Return the transition a log line describes."""
         return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
@@ -106,7 +106,7 @@ class EpisodeRecord:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "EpisodeRecord":
+    def from_dict(cls, data: dict[str, Any]) -> EpisodeRecord:
         """Return the record an episode line describes."""
         return cls(
             episode=int(data["episode"]),
@@ -212,7 +212,7 @@ class TransitionLog:
             os.fsync(self._file.fileno())
             self._file.close()
 
-    def __enter__(self) -> "TransitionLog":
+    def __enter__(self) -> TransitionLog:
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -72,8 +72,17 @@ class ProceduralMemoryVectorWrapper(VectorWrapper):
         self.mode = mode = check_mode(mode, memory)
         self.memory, self.describe, self.update_memory = memory, describe, update_memory
         self.log = TransitionLog(log_path, append=append) if log_path is not None else None
-        self.runs = make_runs(env.num_envs, memory, mode, env.single_action_space, self.log,
-                              frozenset(log_info_exclude), update_memory, success_key, keep_episodes)
+        self.runs = make_runs(
+            env.num_envs,
+            memory,
+            mode,
+            env.single_action_space,
+            self.log,
+            frozenset(log_info_exclude),
+            update_memory,
+            success_key,
+            keep_episodes,
+        )
         self.episodes: list[EpisodeRecord] = []
         self.finished: list[Episode] = []
         self.keep_episodes = keep_episodes
@@ -95,16 +104,19 @@ class ProceduralMemoryVectorWrapper(VectorWrapper):
         False for idle sub-envs, sub-envs the next step resets (their action is ignored), and
         sub-envs whose active skill injects the action.
         """
-        return np.array([
-            bool(self.active[i] and not self._resetting[i] and run.policy_needed) for i, run in enumerate(self.runs)
-        ])
+        return np.array(
+            [bool(self.active[i] and not self._resetting[i] and run.policy_needed) for i, run in enumerate(self.runs)]
+        )
 
     @property
     def skill_acting(self) -> np.ndarray:
         """Return, per sub-env, whether its active skill sends this step's action (inject mode)."""
-        return np.array([
-            bool(self.active[i] and not self._resetting[i] and not run.policy_needed) for i, run in enumerate(self.runs)
-        ])
+        return np.array(
+            [
+                bool(self.active[i] and not self._resetting[i] and not run.policy_needed)
+                for i, run in enumerate(self.runs)
+            ]
+        )
 
     def _begin(self, i: int, obs: Any, info: dict[str, Any], seed: int | None) -> None:
         if self.episode_limit is not None and self._next_episode >= self.episode_limit:
@@ -147,8 +159,16 @@ class ProceduralMemoryVectorWrapper(VectorWrapper):
                 continue
             if not self.active[i]:
                 continue
-            episode = run.advance(sent[i], sources[i], actions[i], self.describe(obs[i], sub_info), float(rewards[i]),
-                                  bool(terminated[i]), bool(truncated[i]), sub_info)
+            episode = run.advance(
+                sent[i],
+                sources[i],
+                actions[i],
+                self.describe(obs[i], sub_info),
+                float(rewards[i]),
+                bool(terminated[i]),
+                bool(truncated[i]),
+                sub_info,
+            )
             if episode is not None:
                 self.episodes.append(episode.record)
                 if self.keep_episodes:

@@ -100,12 +100,25 @@ class ProceduralMemoryWrapper(gym.Wrapper, RecordConstructorArgs, metaclass=_Vec
         self.augment_observation = augment_observation
         self.update_memory = update_memory
         self._rebuild = {
-            "mode": mode, "describe": describe, "augment_observation": augment_observation,
-            "update_memory": update_memory, "log_info_exclude": log_info_exclude, "success_key": success_key,
+            "mode": mode,
+            "describe": describe,
+            "augment_observation": augment_observation,
+            "update_memory": update_memory,
+            "log_info_exclude": log_info_exclude,
+            "success_key": success_key,
         }
         self.log = TransitionLog(log_path, append=append) if log_path is not None else None
-        self.run = make_runs(1, memory, mode, env.action_space, self.log, frozenset(log_info_exclude),
-                             update_memory, success_key, keep_episodes)[0]
+        self.run = make_runs(
+            1,
+            memory,
+            mode,
+            env.action_space,
+            self.log,
+            frozenset(log_info_exclude),
+            update_memory,
+            success_key,
+            keep_episodes,
+        )[0]
         #: Records of the episodes finished through this wrapper, in order.
         self.episodes: list[EpisodeRecord] = []
         #: With ``keep_episodes=True``: finished episodes with their transitions, until a runner takes them.
@@ -148,8 +161,9 @@ class ProceduralMemoryWrapper(gym.Wrapper, RecordConstructorArgs, metaclass=_Vec
         sent, source = run.choose(action)
         obs, reward, terminated, truncated, info = self.env.step(sent)
         info = dict(info)
-        episode = run.advance(sent, source, action, self.describe(obs, info), float(reward), bool(terminated),
-                              bool(truncated), info)
+        episode = run.advance(
+            sent, source, action, self.describe(obs, info), float(reward), bool(terminated), bool(truncated), info
+        )
         info["procmem"] = run.procmem
         if episode is not None:
             self.episodes.append(episode.record)

@@ -20,7 +20,9 @@ _connect = socket.socket.connect
 def _loopback_only(sock, address):
     """Fail any test that opens a connection off this machine (a model download, say)."""
     host = address[0] if isinstance(address, tuple) else address
-    if isinstance(host, str) and not (host.startswith("127.") or host in ("localhost", "::1") or sock.family == socket.AF_UNIX):
+    if isinstance(host, str) and not (
+        host.startswith("127.") or host in ("localhost", "::1") or sock.family == socket.AF_UNIX
+    ):
         raise RuntimeError(f"tests must not reach the network: connection to {address!r} attempted")
     return _connect(sock, address)
 
@@ -51,7 +53,8 @@ def build_tiny_model(path, seed: int = 0):
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=400, special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+        vocab_size=400,
+        special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
     )
     tok.train_from_iterator(CORPUS, trainer)
@@ -61,9 +64,17 @@ def build_tiny_model(path, seed: int = 0):
     fast.chat_template = CHAT_TEMPLATE
     fast.save_pretrained(path)
     config = transformers.LlamaConfig(
-        vocab_size=len(fast), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-        num_key_value_heads=1, max_position_embeddings=4096, eos_token_id=fast.eos_token_id,
-        pad_token_id=fast.pad_token_id, bos_token_id=fast.bos_token_id, tie_word_embeddings=True,
+        vocab_size=len(fast),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=4096,
+        eos_token_id=fast.eos_token_id,
+        pad_token_id=fast.pad_token_id,
+        bos_token_id=fast.bos_token_id,
+        tie_word_embeddings=True,
     )
     torch.manual_seed(seed)
     model = transformers.LlamaForCausalLM(config)

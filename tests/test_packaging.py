@@ -58,7 +58,11 @@ def install(tmp_path: Path, editable: bool) -> Path:
 
 def probe(tmp_path: Path, site_dir: Path) -> list[str]:
     proc = subprocess.run(
-        [sys.executable, "-c", PROBE, str(ROOT), str(site_dir)], capture_output=True, text=True, timeout=120, cwd=tmp_path
+        [sys.executable, "-c", PROBE, str(ROOT), str(site_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr
     return proc.stdout.splitlines()

@@ -6,9 +6,9 @@ import json
 
 import gymnasium as gym
 import pytest
+from procmem_gym.agents import MastermindSolver
 
 from procmem_gym import ProceduralMemoryWrapper
-from procmem_gym.agents import MastermindSolver
 from procmem_gym.transitions import EpisodeRecord, LogFormatError, Transition, read_log, repair_log
 
 
@@ -37,8 +37,19 @@ def test_log_holds_every_transition_and_one_line_per_episode(tmp_path):
     assert first.action_source == "policy" and first.skill is None and first.skill_event is None
     assert "history" not in first.info and first.info["turn"] == 1
     # every line is one JSON object with the documented keys
-    keys = {"episode", "t", "observation", "action", "action_source", "reward", "terminated", "truncated",
-            "skill", "skill_event", "info"}
+    keys = {
+        "episode",
+        "t",
+        "observation",
+        "action",
+        "action_source",
+        "reward",
+        "terminated",
+        "truncated",
+        "skill",
+        "skill_event",
+        "info",
+    }
     lines = [json.loads(line) for line in path.read_text().splitlines()]
     assert all(keys <= set(d) or {"episode", "return", "length", "success", "skills_used"} <= set(d) for d in lines)
 

@@ -9,9 +9,9 @@ import gymnasium as gym
 import numpy as np
 import pytest
 from gymnasium.wrappers import RecordEpisodeStatistics
+from procmem_gym.agents import BasePolicy, RandomPolicy
 
 from procmem_gym import ProceduralMemory, ProceduralMemoryWrapper, Skill
-from procmem_gym.agents import BasePolicy, RandomPolicy
 from procmem_gym.runner import run_episodes, summarize
 from procmem_gym.transitions import EpisodeRecord, Transition, read_log
 from procmem_gym.vector_wrapper import ProceduralMemoryVectorWrapper
@@ -22,8 +22,16 @@ ZERO_BLACK = r"Feedback: 0 black peg\(s\), 4 white"
 
 def one_skill_memory(**kw) -> ProceduralMemory:
     m = ProceduralMemory(embedder="hashing")
-    m.add(Skill.create("no black peg", "the last guess had no black peg", "Move every digit to another position.",
-                       patterns=["^Submitted.*" + ZERO_BLACK], max_steps=1, **kw))
+    m.add(
+        Skill.create(
+            "no black peg",
+            "the last guess had no black peg",
+            "Move every digit to another position.",
+            patterns=["^Submitted.*" + ZERO_BLACK],
+            max_steps=1,
+            **kw,
+        )
+    )
     return m
 
 
@@ -41,8 +49,10 @@ def test_reuse_rates_are_exactly_what_the_log_implies(tmp_path):
     fires = [bool(re.match("^Submitted.*" + ZERO_BLACK, t.observation)) for t in transitions]
     assert 0 < sum(fires) < len(fires)  # the pattern matches only some observations
     assert [t.skill is not None for t in transitions] == fires
-    assert all(t.skill_event == "terminate" for t, f in zip(transitions, fires) if f)  # max_steps=1: one step each
-    episodes_with = {t.episode for t, f in zip(transitions, fires) if f}
+    assert all(
+        t.skill_event == "terminate" for t, f in zip(transitions, fires, strict=False) if f
+    )  # max_steps=1: one step each
+    episodes_with = {t.episode for t, f in zip(transitions, fires, strict=False) if f}
     summary = summarize(records, "x", "random", 0.0)
     assert summary.reuse_rate == len(episodes_with) / 40
     assert summary.step_reuse_rate == sum(fires) / len(transitions)
@@ -131,8 +141,16 @@ def test_wrapper_composes_with_record_episode_statistics():
 
 def test_cartpole_with_describe_and_a_pattern_skill(tmp_path):
     memory = ProceduralMemory(embedder="hashing")
-    memory.add(Skill.create("push right", "the pole leans right", "push the cart right",
-                            patterns=[r"^\S+ \S+ 0\.0[5-9]"], steps=["1"], max_steps=1))
+    memory.add(
+        Skill.create(
+            "push right",
+            "the pole leans right",
+            "push the cart right",
+            patterns=[r"^\S+ \S+ 0\.0[5-9]"],
+            steps=["1"],
+            max_steps=1,
+        )
+    )
     env = ProceduralMemoryWrapper(gym.make("CartPole-v1"), memory, mode="inject", log_path=tmp_path / "c.jsonl")
 
     class Left(BasePolicy):
@@ -186,10 +204,22 @@ def test_sync_vector_env_works_too():
 
 def test_vector_inject_converts_skill_actions_for_non_text_envs(tmp_path):
     memory = ProceduralMemory(embedder="hashing")
-    memory.add(Skill.create("push right", "the pole leans right", "push the cart right",
-                            patterns=[r"^\S+ \S+ 0\.0[5-9]"], steps=["1"], max_steps=1))
-    env = ProceduralMemoryWrapper(gym.make_vec("CartPole-v1", num_envs=2, vectorization_mode="sync"), memory,
-                                  mode="inject", log_path=tmp_path / "v.jsonl")
+    memory.add(
+        Skill.create(
+            "push right",
+            "the pole leans right",
+            "push the cart right",
+            patterns=[r"^\S+ \S+ 0\.0[5-9]"],
+            steps=["1"],
+            max_steps=1,
+        )
+    )
+    env = ProceduralMemoryWrapper(
+        gym.make_vec("CartPole-v1", num_envs=2, vectorization_mode="sync"),
+        memory,
+        mode="inject",
+        log_path=tmp_path / "v.jsonl",
+    )
     env.reset(seed=0)
     for _ in range(40):
         env.step(np.zeros(2, dtype=np.int64))  # the policy always pushes left

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from procmem_gym.errors import ProcMemError
 
@@ -96,7 +96,7 @@ def normalize_task_types(task_types: Iterable[int | str] | None) -> tuple[str, .
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None) -> Path:
-    """Return ``data_dir``, or ``$ALFWORLD_DATA`` when it is None; raise :class:`ALFWorldDataError` if neither exists."""
+    """Return ``data_dir``, or ``$ALFWORLD_DATA`` when it is None; raise :class:`ALFWorldDataError` if none exists."""
     if data_dir is None:
         env = os.environ.get("ALFWORLD_DATA")
         if not env:
@@ -118,7 +118,8 @@ def split_dir(data_dir: Path, split: str) -> Path:
         if candidate.is_dir():
             return candidate
     raise ALFWorldDataError(
-        f"no {split} split in {data_dir}: looked for {data_dir / DATA_FOLDER / split} and {data_dir / split}. {DOWNLOAD_HINT}"
+        f"no {split} split in {data_dir}: looked for {data_dir / DATA_FOLDER / split} and {data_dir / split}. "
+        f"{DOWNLOAD_HINT}"
     )
 
 
@@ -133,6 +134,7 @@ class GameEntry:
 
 
 def unsupported_folder(folder: Path) -> bool:
+    """Return whether a game folder holds a task ALFWorld's text engine skips (movable receptacles, slicing)."""
     # ALFWorld's text engine supports neither movable receptacles nor sliced objects (as AlfredTWEnv skips them).
     text = str(folder)
     return "movable" in text or "Sliced" in text
@@ -196,7 +198,5 @@ def find_games(
                 f"{unprepared} {split} games in {root} are not prepared (no {GAME_FILE} with a solvable flag); "
                 f"run `procmem-gym alfworld prepare {root}` first"
             )
-        raise ALFWorldDataError(
-            f"every {split} game in {root} with task types {list(wanted)} is marked unsolvable"
-        )
+        raise ALFWorldDataError(f"every {split} game in {root} with task types {list(wanted)} is marked unsolvable")
     return [Path(g) for g in games if g is not None]

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import contextlib
 import random
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from procmem_gym.errors import MissingExtraError
 
@@ -49,9 +50,7 @@ def logic_files() -> tuple[Path, Path]:
     domain, grammar = data / "alfred.pddl", data / "alfred.twl2"
     for path in (domain, grammar):
         if not path.exists():
-            raise MissingExtraError(
-                f"the installed alfworld package lacks {path}; reinstall it: {INSTALL_HINT}"
-            )
+            raise MissingExtraError(f"the installed alfworld package lacks {path}; reinstall it: {INSTALL_HINT}")
     return domain, grammar
 
 

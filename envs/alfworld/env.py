@@ -6,8 +6,9 @@ import json
 import os
 import random
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import gymnasium as gym
 from gymnasium import spaces
@@ -64,9 +65,7 @@ class ALFWorldEnv(gym.Env[str, str]):
         if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
             raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(
-                f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}"
-            )
+            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
         self.task_types = normalize_task_types(task_types)
         if game_files is not None:
             self.game_files = [Path(g) for g in game_files]
@@ -117,9 +116,7 @@ class ALFWorldEnv(gym.Env[str, str]):
             return self.game_files[seed % n]
         return self.game_files[int(self.np_random.integers(n))]
 
-    def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[str, dict[str, Any]]:
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
         """Start a game: ``seed`` picks game ``seed mod N`` and seeds the expert; see the class doc."""
         super().reset(seed=seed)
         game = self._choose_game(seed, options)

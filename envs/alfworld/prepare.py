@@ -19,13 +19,14 @@ from __future__ import annotations
 import json
 import random
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from procmem_gym.errors import MissingExtraError
 
-from .data import GAME_FILE, SPLITS, TASK_TYPES, ALFWorldDataError, unsupported_folder, bundled_games_dir
+from .data import GAME_FILE, SPLITS, TASK_TYPES, ALFWorldDataError, bundled_games_dir, unsupported_folder
 from .engine import logic_files, make_engine, private_random
 
 #: alfworld-generate's default seed.
@@ -146,9 +147,7 @@ def prepare_games(
     """
     source = Path(source)
     if not source.is_dir():
-        raise ALFWorldDataError(
-            f"{source} is not a folder of ALFWorld games (traj_data.json + initial_state.pddl)"
-        )
+        raise ALFWorldDataError(f"{source} is not a folder of ALFWorld games (traj_data.json + initial_state.pddl)")
     out = Path(out) if out is not None else source
     if not 0.0 <= human_goal_prob <= 1.0:
         raise ValueError(f"human_goal_prob must be in [0, 1], got {human_goal_prob}")

@@ -122,7 +122,7 @@ def format_guess(guess) -> str:
 def feedback(guess, secret) -> tuple[int, int]:
     """Return ``(black, white)`` pegs for one guess against one secret (pure Python, any repeats)."""
     black = 0
-    for g, s in zip(guess, secret):
+    for g, s in zip(guess, secret, strict=False):
         if g == s:
             black += 1
     common = 0

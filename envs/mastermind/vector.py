@@ -10,7 +10,8 @@ of strings or, in either mode, an ``(num_envs, code_length)`` integer array.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from gymnasium import spaces
@@ -98,9 +99,7 @@ class MastermindVectorEnv(VectorEnv):
         self._no_reasons = np.full(n, None, dtype=object)
 
     # ----------------------------------------------------------------- reset
-    def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[Any, dict[str, Any]]:
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
         """Start all N games; ``options={"secrets": array (N, code_length)}`` fixes the secrets."""
         super().reset(seed=seed)
         secrets = None if options is None else options.get("secrets")
@@ -150,7 +149,7 @@ class MastermindVectorEnv(VectorEnv):
             index = None
             bad = active & self._invalid_digits(guesses)
         if bad.any():  # reasons only for the rows that need one (the rules say which)
-            for i, row in zip(np.flatnonzero(bad).tolist(), guesses[bad].tolist()):
+            for i, row in zip(np.flatnonzero(bad).tolist(), guesses[bad].tolist(), strict=False):
                 if i not in why:
                     why[i] = _reason(rules, row)
         valid = active & ~bad
@@ -159,7 +158,7 @@ class MastermindVectorEnv(VectorEnv):
         repeated = valid & self._seen(keys, guesses)
         if repeated.any():
             rows = np.flatnonzero(repeated)
-            for i, guess in zip(rows.tolist(), guesses[rows].tolist()):
+            for i, guess in zip(rows.tolist(), guesses[rows].tolist(), strict=False):
                 why[i] = f"you have already guessed {format_guess(guess)}."
             valid &= ~repeated
         invalid = active & ~valid
@@ -200,7 +199,7 @@ class MastermindVectorEnv(VectorEnv):
         if resetting.any():
             self._start(resetting)
             if self.observation_mode == "text":
-                obs = tuple(self._prompt if r else o for r, o in zip(resetting.tolist(), obs))
+                obs = tuple(self._prompt if r else o for r, o in zip(resetting.tolist(), obs, strict=False))
             else:
                 obs[resetting] = 0
         self._autoreset = terminated

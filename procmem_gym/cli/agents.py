@@ -10,7 +10,9 @@ from procmem_gym.agents.policy import Policy
 from procmem_gym.envs.families import FAMILIES, family_of
 from procmem_gym.errors import ProcMemError
 
-AGENTS_HELP = "random, solver (Mastermind), expert (ALFWorld), smollm2, hf:PATH (model folder or .gguf file), openai:MODEL@URL"
+AGENTS_HELP = (
+    "random, solver (Mastermind), expert (ALFWorld), smollm2, hf:PATH (model folder or .gguf file), openai:MODEL@URL"
+)
 
 
 class AgentError(ProcMemError, ValueError):
@@ -47,7 +49,9 @@ def make_policy(
         from procmem_gym.agents.smollm2 import cached_smollm2_dir, is_cached, load_smollm2
 
         if console is not None and not is_cached():
-            console.print(f"first use of smollm2: de-quantising the GGUF model into {cached_smollm2_dir()} (once, ~20 s)")
+            console.print(
+                f"first use of smollm2: de-quantising the GGUF model into {cached_smollm2_dir()} (once, ~20 s)"
+            )
         return load_smollm2(env_id=env_id, dtype=dtype)
     if name.startswith("hf:"):
         from procmem_gym.agents.hf_policy import HFPolicy

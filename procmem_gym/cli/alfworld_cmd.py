@@ -22,18 +22,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "prepare",
         help="turn folders of traj_data.json + initial_state.pddl into game.tw-pddl files, checked by the expert",
     )
-    prep.add_argument(
-        "dir", help="a folder of games (e.g. $ALFWORLD_DATA or $ALFWORLD_DATA/json_2.1.1/train)"
-    )
-    prep.add_argument(
-        "--sample", action="store_true", help="first copy procmem-gym's 18 bundled sample games into DIR"
-    )
-    prep.add_argument(
-        "--out", default=None, help="write the prepared games here instead of next to their sources"
-    )
-    prep.add_argument(
-        "--force", action="store_true", help="prepare again games that already have a game file"
-    )
+    prep.add_argument("dir", help="a folder of games (e.g. $ALFWORLD_DATA or $ALFWORLD_DATA/json_2.1.1/train)")
+    prep.add_argument("--sample", action="store_true", help="first copy procmem-gym's 18 bundled sample games into DIR")
+    prep.add_argument("--out", default=None, help="write the prepared games here instead of next to their sources")
+    prep.add_argument("--force", action="store_true", help="prepare again games that already have a game file")
     prep.add_argument(
         "--seed",
         type=int,
@@ -88,7 +80,8 @@ def prepare_main(args: argparse.Namespace, console: Console) -> int:
     steps = [g.expert_steps for g in report.games if g.status == "solvable" and g.expert_steps]
     if steps:
         console.print(
-            f"expert walkthroughs: {len(steps)} games, {sum(steps) / len(steps):.1f} steps on average, at most {max(steps)}"
+            f"expert walkthroughs: {len(steps)} games, {sum(steps) / len(steps):.1f} steps on average, "
+            f"at most {max(steps)}"
         )
     for g in report.games:
         if g.status in ("unsolvable", "skipped"):
@@ -110,9 +103,7 @@ def info_main(args: argparse.Namespace, console: Console) -> int:
     data_dir = resolve_data_dir(args.dir)
     table = Table(title=f"ALFWorld data in {data_dir}", box=box.SIMPLE_HEAD)
     table.add_column("split", no_wrap=True)
-    short = {
-        full: alias for alias, full in TASK_TYPE_ALIASES.items() if alias != "pick_two"
-    }  # pick2: narrower
+    short = {full: alias for alias, full in TASK_TYPE_ALIASES.items() if alias != "pick_two"}  # pick2: narrower
     for name in TASK_TYPES.values():
         table.add_column(short[name], justify="right")
     table.add_column("ready", justify="right")
@@ -130,7 +121,7 @@ def info_main(args: argparse.Namespace, console: Console) -> int:
         unprepared = sum(e.solvable is None for e in entries)
         table.add_row(split, *(str(per_type[t]) for t in TASK_TYPES.values()), str(playable), str(unprepared))
     if not found:
-        from procmem_gym.envs.alfworld.data import ALFWorldDataError, DOWNLOAD_HINT
+        from procmem_gym.envs.alfworld.data import DOWNLOAD_HINT, ALFWorldDataError
 
         raise ALFWorldDataError(f"no train, valid_seen or valid_unseen split in {data_dir}. {DOWNLOAD_HINT}")
     console.print(table)

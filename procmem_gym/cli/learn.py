@@ -17,7 +17,14 @@ from rich.table import Table
 from procmem_gym.agents.policy import Policy
 from procmem_gym.atomic import write_json_atomic
 from procmem_gym.cli.agents import AGENTS_HELP, make_policy
-from procmem_gym.cli.common import CommandError, check_positive, interrupted, open_rollouts, parse_env_kwargs, progress_bar
+from procmem_gym.cli.common import (
+    CommandError,
+    check_positive,
+    interrupted,
+    open_rollouts,
+    parse_env_kwargs,
+    progress_bar,
+)
 from procmem_gym.errors import InputNotFoundError
 from procmem_gym.learning.loop import Learner, resume_point
 from procmem_gym.memory import ProceduralMemory, count_tokens
@@ -40,15 +47,23 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--eval-episodes", type=int, default=16, help="episodes of the before/after evaluation (0: none)")
     p.add_argument("--memory", default=None, help="memory file to learn into (default OUT/memory.json)")
     p.add_argument("--mode", choices=("inject", "guide"), default="inject", help="how skills act during rollouts")
-    p.add_argument("--update", choices=("vanilla", "validation", "adjustment"), default="validation", help="MemP update")
+    p.add_argument(
+        "--update", choices=("vanilla", "validation", "adjustment"), default="validation", help="MemP update"
+    )
     p.add_argument("--num-envs", type=int, default=8)
     p.add_argument("--trust", type=float, default=4.0, help="PPO gate: bound on the mean |log ratio| (nats)")
     p.add_argument("--dtype", choices=("float32", "bfloat16"), default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="runs/learn")
     p.add_argument("--resume", action="store_true", help="continue from the last finished iteration in --out")
-    p.add_argument("--env-kwarg", action="append", default=[], metavar="KEY=VALUE", dest="env_kwargs",
-                   help="keyword argument for the env, repeatable (e.g. --env-kwarg data_dir=DIR for ALFWorld)")
+    p.add_argument(
+        "--env-kwarg",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        dest="env_kwargs",
+        help="keyword argument for the env, repeatable (e.g. --env-kwarg data_dir=DIR for ALFWorld)",
+    )
     p.set_defaults(func=learn_cmd)
 
     b = subparsers.add_parser("build", help="build memory offline from trajectories (MemP)")
@@ -57,7 +72,9 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     b.add_argument("--memory", required=True, help="memory file to create or extend")
     b.add_argument("--env", default=None, help="the env the trajectories come from (recorded in lineage)")
     b.add_argument("--agent", default=None, help="the agent that made them (recorded in lineage)")
-    b.add_argument("--writer", default=None, help="an LLM agent that writes scripts (default: rules mined without a model)")
+    b.add_argument(
+        "--writer", default=None, help="an LLM agent that writes scripts (default: rules mined without a model)"
+    )
     b.add_argument("--min-support", type=int, default=2)
     b.set_defaults(func=build_cmd)
 
@@ -82,10 +99,14 @@ def build_cmd(args: argparse.Namespace, console: Console) -> int:
     if not episodes:
         raise LearnError(f"{path}: no finished episode in the file")
     out = Path(args.memory)
-    memory = ProceduralMemory.load(out) if out.exists() else ProceduralMemory(meta={"env_id": args.env, "agent": args.agent})
+    memory = (
+        ProceduralMemory.load(out) if out.exists() else ProceduralMemory(meta={"env_id": args.env, "agent": args.agent})
+    )
     writer = make_policy(args.writer, args.env or "", None, 0, console) if args.writer else None
     before = len(memory)
-    build_memory(episodes, args.strategy, memory, writer=writer, env=args.env, agent=args.agent, min_support=args.min_support)
+    build_memory(
+        episodes, args.strategy, memory, writer=writer, env=args.env, agent=args.agent, min_support=args.min_support
+    )
     memory.maintain()
     memory.save(out)
     source_tokens = sum(count_tokens(t.observation) + count_tokens(t.action) for e in episodes for t in e.transitions)
@@ -108,39 +129,67 @@ def build_cmd(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-def evaluate(rollouts: Rollouts, policy: Policy, memory: ProceduralMemory | None, mode: str, episodes: int, seed: int,
-             log: Path) -> dict[str, Any]:
+def evaluate(
+    rollouts: Rollouts, policy: Policy, memory: ProceduralMemory | None, mode: str, episodes: int, seed: int, log: Path
+) -> dict[str, Any]:
     """Play evaluation episodes (memory stats are not updated) and return their summary numbers."""
     calls, tokens = policy.model_calls, policy.generated_tokens
     records = rollouts.play(policy, memory, mode, episodes, seed, log, update_memory=False).records
-    s = summarize(records, rollouts.env_id, getattr(policy, "name", "policy"), 0.0,
-                  skills=len(memory) if memory else 0, memory_tokens=memory.tokens() if memory else 0,
-                  model_calls=policy.model_calls - calls, generated_tokens=policy.generated_tokens - tokens)
+    s = summarize(
+        records,
+        rollouts.env_id,
+        getattr(policy, "name", "policy"),
+        0.0,
+        skills=len(memory) if memory else 0,
+        memory_tokens=memory.tokens() if memory else 0,
+        model_calls=policy.model_calls - calls,
+        generated_tokens=policy.generated_tokens - tokens,
+    )
     return s.to_dict()
 
 
 def _settings(args: argparse.Namespace, env_kwargs: dict[str, Any]) -> dict[str, Any]:
     """Return the settings a resumed run must share (recorded in ``state.json``)."""
-    settings = {"env": args.env, "agent": args.agent, "method": args.method, "mode": args.mode, "seed": args.seed,
-                "update": args.update}
+    settings = {
+        "env": args.env,
+        "agent": args.agent,
+        "method": args.method,
+        "mode": args.mode,
+        "seed": args.seed,
+        "update": args.update,
+    }
     if env_kwargs:
         settings["env_kwargs"] = env_kwargs
     return settings
 
 
-def _learner(args: argparse.Namespace, policy: Policy, memory: ProceduralMemory, rollouts: Rollouts, **hooks: Any) -> Learner:
+def _learner(
+    args: argparse.Namespace, policy: Policy, memory: ProceduralMemory, rollouts: Rollouts, **hooks: Any
+) -> Learner:
     """Return the learner ``--method`` names, configured from the command line."""
     out = Path(args.out)
     if args.method == "npppo":
         from procmem_gym.learning.npppo import NPPOConfig, NPPOLearner
 
-        config = NPPOConfig(iterations=args.iterations, episodes=args.episodes, num_envs=args.num_envs, mode=args.mode,
-                            seed=args.seed, trust=args.trust)
+        config = NPPOConfig(
+            iterations=args.iterations,
+            episodes=args.episodes,
+            num_envs=args.num_envs,
+            mode=args.mode,
+            seed=args.seed,
+            trust=args.trust,
+        )
         return NPPOLearner(args.env, policy, memory, out, config, rollouts, **hooks)
     from procmem_gym.learning.memp_online import MempConfig, MempLearner
 
-    config = MempConfig(iterations=args.iterations, episodes=args.episodes, num_envs=args.num_envs, mode=args.mode,
-                        update=args.update, seed=args.seed)
+    config = MempConfig(
+        iterations=args.iterations,
+        episodes=args.episodes,
+        num_envs=args.num_envs,
+        mode=args.mode,
+        update=args.update,
+        seed=args.seed,
+    )
     return MempLearner(args.env, policy, memory, out, config, rollouts, **hooks)
 
 
@@ -170,13 +219,15 @@ def learn_cmd(args: argparse.Namespace, console: Console) -> int:
             def show(report: Any) -> None:
                 progress.reset(task, description=f"iteration {report.iteration + 1}")
                 console.print(
-                    f"iteration {report.iteration}: return {report.mean_return:.3f}  success {report.success_rate:.0%}  "
+                    f"iteration {report.iteration}: return {report.mean_return:.3f}  "
+                    f"success {report.success_rate:.0%}  "
                     f"reuse {report.reuse_rate:.0%}  admitted {report.admitted}  rejected {report.rejected}  "
                     f"pruned {report.pruned}  merged {report.merged}  skills {report.skills}"
                 )
 
-            learner = _learner(args, policy, memory, rollouts, on_iteration=show,
-                               on_episode=lambda _: progress.advance(task))
+            learner = _learner(
+                args, policy, memory, rollouts, on_iteration=show, on_episode=lambda _: progress.advance(task)
+            )
             start = learner.start(settings, args.resume)
             try:
                 learner.run(start)
@@ -192,8 +243,9 @@ def learn_cmd(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-def _evaluation(console: Console, args: argparse.Namespace, rollouts: Rollouts, policy: Policy,
-                memory: ProceduralMemory, out: Path) -> None:
+def _evaluation(
+    console: Console, args: argparse.Namespace, rollouts: Rollouts, policy: Policy, memory: ProceduralMemory, out: Path
+) -> None:
     """Evaluate no memory and the learned memory on the same seeds; write ``evaluation.json``; print a table."""
     seed = args.seed + EVAL_SEED
     before = evaluate(rollouts, policy, None, "off", args.eval_episodes, seed, out / "eval-before.jsonl")
@@ -203,6 +255,13 @@ def _evaluation(console: Console, args: argparse.Namespace, rollouts: Rollouts, 
     for col in ("", "mean return", "success", "reuse", "skills", "memory tokens", "model calls / ep"):
         table.add_column(col, justify="right")
     for name, s in (("no memory", before), (f"learned ({args.mode})", after)):
-        table.add_row(name, f"{s['mean_return']:.3f}", f"{s['success_rate']:.0%}", f"{s['reuse_rate']:.0%}",
-                      str(s["skills"]), str(s["memory_tokens"]), f"{s['model_calls'] / max(s['episodes'], 1):.1f}")
+        table.add_row(
+            name,
+            f"{s['mean_return']:.3f}",
+            f"{s['success_rate']:.0%}",
+            f"{s['reuse_rate']:.0%}",
+            str(s["skills"]),
+            str(s["memory_tokens"]),
+            f"{s['model_calls'] / max(s['episodes'], 1):.1f}",
+        )
     console.print(table)

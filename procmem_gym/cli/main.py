@@ -9,9 +9,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from procmem_gym import __version__
-from procmem_gym.cli import alfworld_cmd
+from procmem_gym.cli import alfworld_cmd, memory_cmd
 from procmem_gym.cli import learn as learn_cmd
-from procmem_gym.cli import memory_cmd
 from procmem_gym.cli import run as run_cmd
 from procmem_gym.errors import ProcMemError
 

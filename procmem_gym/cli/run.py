@@ -39,16 +39,30 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--agent", required=True, help=AGENTS_HELP)
     p.add_argument("--episodes", type=int, default=10, help="number of episodes (default 10)")
     p.add_argument("--memory", default=None, help="a procedural memory file to use")
-    p.add_argument("--mode", choices=MODES, default=None, help="guide, inject or off (default: guide with --memory, else off)")
+    p.add_argument(
+        "--mode", choices=MODES, default=None, help="guide, inject or off (default: guide with --memory, else off)"
+    )
     p.add_argument("--seed", type=int, default=0, help="episode i uses seed + i (default 0)")
     p.add_argument("--out", default=None, help="output folder (default runs/<env>-<agent>-<time>)")
-    p.add_argument("--num-envs", type=int, default=1, help="step N envs as one vector env, one batched policy call per step")
-    p.add_argument("--dtype", choices=("float32", "bfloat16"), default=None,
-                   help="weights of an LLM agent (default float32; bfloat16 is much faster in batches on AMX CPUs)")
+    p.add_argument(
+        "--num-envs", type=int, default=1, help="step N envs as one vector env, one batched policy call per step"
+    )
+    p.add_argument(
+        "--dtype",
+        choices=("float32", "bfloat16"),
+        default=None,
+        help="weights of an LLM agent (default float32; bfloat16 is much faster in batches on AMX CPUs)",
+    )
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
-    p.add_argument("--env-kwarg", action="append", default=[], metavar="KEY=VALUE", dest="env_kwargs",
-                   help="keyword argument for the env, repeatable; VALUE is read as JSON when it parses "
-                        "(e.g. --env-kwarg split=valid_unseen --env-kwarg max_steps=30)")
+    p.add_argument(
+        "--env-kwarg",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        dest="env_kwargs",
+        help="keyword argument for the env, repeatable; VALUE is read as JSON when it parses "
+        "(e.g. --env-kwarg split=valid_unseen --env-kwarg max_steps=30)",
+    )
     p.set_defaults(func=main)
 
 
@@ -109,8 +123,12 @@ def main(args: argparse.Namespace, console: Console) -> int:
 
     def snapshot() -> RunSummary:
         return summarize(
-            records, env=args.env, agent=args.agent, seconds=round(watch.seconds, 3),
-            skills=len(memory) if memory is not None else 0, memory_tokens=memory.tokens() if memory is not None else 0,
+            records,
+            env=args.env,
+            agent=args.agent,
+            seconds=round(watch.seconds, 3),
+            skills=len(memory) if memory is not None else 0,
+            memory_tokens=memory.tokens() if memory is not None else 0,
             model_calls=run.previous.get("model_calls", 0) + policy.model_calls,
             generated_tokens=run.previous.get("generated_tokens", 0) + policy.generated_tokens,
         )
@@ -128,8 +146,17 @@ def main(args: argparse.Namespace, console: Console) -> int:
             write_json_atomic(out / "summary.json", s.to_dict())
 
         try:
-            rollouts.play(policy, memory, run.mode, args.episodes, args.seed, out / "transitions.jsonl",
-                          start=len(records), append=args.resume, on_episode=on_episode)
+            rollouts.play(
+                policy,
+                memory,
+                run.mode,
+                args.episodes,
+                args.seed,
+                out / "transitions.jsonl",
+                start=len(records),
+                append=args.resume,
+                on_episode=on_episode,
+            )
         except KeyboardInterrupt:
             interrupted = True
         finally:
@@ -137,8 +164,15 @@ def main(args: argparse.Namespace, console: Console) -> int:
     return report(console, args, out, snapshot(), memory is not None, interrupted, len(records))
 
 
-def report(console: Console, args: argparse.Namespace, out: Path, summary: RunSummary, with_memory: bool,
-           interrupted: bool, done: int) -> int:
+def report(
+    console: Console,
+    args: argparse.Namespace,
+    out: Path,
+    summary: RunSummary,
+    with_memory: bool,
+    interrupted: bool,
+    done: int,
+) -> int:
     """Write the final summary, print it and where everything is; return the exit status."""
     write_json_atomic(out / "summary.json", summary.to_dict())
     console.print(summary_table(summary))

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 from procmem_gym.learning.experience import Episode
 from procmem_gym.skill import LIMITS, Skill
@@ -67,7 +67,7 @@ def abstract_step(observation: str, action: str, generalize: bool = True) -> tup
     pattern += _literal(line[last:])
     template, last = "", 0
     for m in _NUMBER.finditer(action):
-        template += action[last : m.start()].replace("{", "{{").replace("}", "}}") + "{n%d}" % first_at[m.group(0)]
+        template += action[last : m.start()].replace("{", "{{").replace("}", "}}") + f"{{n{first_at[m.group(0)]}}}"
         last = m.end()
     template += action[last:].replace("{", "{{").replace("}", "}}")
     return pattern, template
@@ -142,7 +142,9 @@ def rule_skill(rule: Rule, method: str, env: str | None = None, agent: str | Non
     )
 
 
-def decisions_of(episodes: Sequence[Episode], min_return: float | None = None, free_only: bool = True) -> list[tuple[str, str, float]]:
+def decisions_of(
+    episodes: Sequence[Episode], min_return: float | None = None, free_only: bool = True
+) -> list[tuple[str, str, float]]:
     """Return ``(observation, action, return)`` of the logged decisions (of episodes above ``min_return``).
 
     With ``free_only`` only steps no skill was steering count (what memory does not cover yet).

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 from procmem_gym.errors import UsageError
 from procmem_gym.transitions import Episode, Transition, group_episodes, read_log
@@ -47,7 +47,9 @@ def split_segments(episode: Episode) -> list[Segment]:
                 segments.append(_segment(current, episode))
                 current = []
             continue
-        if current and (current[-1].skill != tr.skill or current[-1].skill_event == "terminate" or tr.skill_event == "activate"):
+        if current and (
+            current[-1].skill != tr.skill or current[-1].skill_event == "terminate" or tr.skill_event == "activate"
+        ):
             segments.append(_segment(current, episode))
             current = []
         current.append(tr)
@@ -57,7 +59,9 @@ def split_segments(episode: Episode) -> list[Segment]:
 
 
 def _segment(steps: list[Transition], episode: Episode) -> Segment:
-    return Segment(steps[0].skill, episode.record.episode, tuple(steps), episode.return_, steps[-1].skill_event == "terminate")
+    return Segment(
+        steps[0].skill, episode.record.episode, tuple(steps), episode.return_, steps[-1].skill_event == "terminate"
+    )
 
 
 def advantages(episodes: Sequence[Episode], baseline: str = "mean") -> dict[str, list[tuple[Segment, float]]]:

@@ -13,8 +13,9 @@ Exact log-probabilities come from the local model (``logprob``); backends withou
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -74,9 +75,13 @@ class PPOGate:
         old = float(np.mean(adv))
         drift = float(np.mean(np.abs(log_ratio)))
         if drift > self.trust:
-            return GateDecision(False, new, old, drift, n, f"mean |log ratio| {drift:.3f} above the trust bound {self.trust}")
+            return GateDecision(
+                False, new, old, drift, n, f"mean |log ratio| {drift:.3f} above the trust bound {self.trust}"
+            )
         if new <= old + self.margin:
-            return GateDecision(False, new, old, drift, n, f"surrogate {new:.4f} not above {old:.4f} + margin {self.margin}")
+            return GateDecision(
+                False, new, old, drift, n, f"surrogate {new:.4f} not above {old:.4f} + margin {self.margin}"
+            )
         return GateDecision(True, new, old, drift, n, "improves the clipped surrogate")
 
     def evaluate(
@@ -107,5 +112,7 @@ class RolloutGate:
         old = float(np.mean(run_with(False, seeds)))
         new = float(np.mean(run_with(True, seeds)))
         accepted = new > old + self.margin
-        reason = "paired rollouts improve the mean return" if accepted else "paired rollouts do not improve the mean return"
+        reason = (
+            "paired rollouts improve the mean return" if accepted else "paired rollouts do not improve the mean return"
+        )
         return GateDecision(accepted, new, old, 0.0, len(seeds), reason)

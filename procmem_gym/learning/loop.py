@@ -127,7 +127,7 @@ class Learner:
         return int(self.state().get("iterations_done", 0))
 
     def start(self, settings: dict[str, Any], resume: bool) -> int:
-        """Check the run folder (:func:`resume_point`), record ``settings`` for a new run; return the first iteration."""
+        """Check the run folder (:func:`resume_point`), record ``settings`` of a new run; return the first iteration."""
         start = resume_point(self.out, settings, resume)
         if not resume:
             self.out.mkdir(parents=True, exist_ok=True)
@@ -145,11 +145,26 @@ class Learner:
         return reports
 
     # ------------------------------------------------------------------ one iteration
-    def rollout(self, log: Path, seed: int, memory: ProceduralMemory | None, mode: str, episodes: int,
-                update_memory: bool = True, progress: bool = True) -> list[Episode]:
+    def rollout(
+        self,
+        log: Path,
+        seed: int,
+        memory: ProceduralMemory | None,
+        mode: str,
+        episodes: int,
+        update_memory: bool = True,
+        progress: bool = True,
+    ) -> list[Episode]:
         """Play ``episodes`` logged episodes and return them with their transitions."""
         return self.rollouts.play(
-            self.policy, memory, mode, episodes, seed, log, update_memory=update_memory, keep_episodes=True,
+            self.policy,
+            memory,
+            mode,
+            episodes,
+            seed,
+            log,
+            update_memory=update_memory,
+            keep_episodes=True,
             on_episode=self.on_episode if progress else None,
         ).episodes
 
@@ -186,6 +201,7 @@ class Learner:
         )
         events = [e.to_dict() for e in self.memory.events[events_before:]]
         write_json_atomic(folder / "report.json", {**report.to_dict(), "events": events})
-        write_json_atomic(self.state_path, {**self.state(), "iterations_done": i + 1, "config": asdict(cfg),
-                                            "env": self.env_id})
+        write_json_atomic(
+            self.state_path, {**self.state(), "iterations_done": i + 1, "config": asdict(cfg), "env": self.env_id}
+        )
         return report

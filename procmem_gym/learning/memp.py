@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -97,7 +98,10 @@ def script_skills(
 ) -> list[Skill]:
     """Return abstract procedures: mined situation -> action rules, plus LLM-written procedures with ``writer``."""
     good = [e for e in episodes if e.record.success]
-    skills = [rule_skill(r, "memp:script", env, agent) for r in mine_rules(decisions_of(good, free_only=False), min_support, min_consistency)]
+    skills = [
+        rule_skill(r, "memp:script", env, agent)
+        for r in mine_rules(decisions_of(good, free_only=False), min_support, min_consistency)
+    ]
     if writer is not None and good:
         by_task: dict[str, Episode] = {}
         for e in good:
@@ -106,12 +110,22 @@ def script_skills(
             SCRIPT_PROMPT.format(task=task[:1500], steps="\n".join(f"- {tr.action}" for tr in e.transitions)[:2000])
             for task, e in by_task.items()
         ]
-        for (task, e), text in zip(by_task.items(), writer.generate(prompts, max_new_tokens=160)):
+        for task, text in zip(by_task, writer.generate(prompts, max_new_tokens=160), strict=True):
             procedure = ("1." + text).strip()[: LIMITS["guidance"]]
             if len(procedure) < 8:
                 continue
-            skills.append(Skill.create(f"procedure for: {first_line(task)[:80]}", task, procedure, termination="the task is done",
-                                       max_steps=50, method="memp:script", env=env, agent=agent))
+            skills.append(
+                Skill.create(
+                    f"procedure for: {first_line(task)[:80]}",
+                    task,
+                    procedure,
+                    termination="the task is done",
+                    max_steps=50,
+                    method="memp:script",
+                    env=env,
+                    agent=agent,
+                )
+            )
     return skills
 
 
@@ -178,14 +192,22 @@ def apply_update(
             skill = memory.find(skill_id)
             if skill is None or not skill.execution.guidance:
                 continue
-            steps = "\n".join(f"- {tr.action} -> {first_line(_next_observation(episode, tr))[:100]}" for tr in episode.transitions)
-            text = writer.generate([REFLECT_PROMPT.format(guidance=skill.execution.guidance[:2000], steps=steps[:2000])], max_new_tokens=200)[0]
+            steps = "\n".join(
+                f"- {tr.action} -> {first_line(_next_observation(episode, tr))[:100]}" for tr in episode.transitions
+            )
+            text = writer.generate(
+                [REFLECT_PROMPT.format(guidance=skill.execution.guidance[:2000], steps=steps[:2000])],
+                max_new_tokens=200,
+            )[0]
             corrected = text.strip()[: LIMITS["guidance"]]
             if len(corrected) < 8:
                 memory.record("reject", skill_id, {"reason": "empty reflection"})
                 continue
-            memory.update(skill_id, execution=skill.execution.__class__(corrected, skill.execution.steps),
-                          detail={"source": "reflection", "episode": episode.record.episode})
+            memory.update(
+                skill_id,
+                execution=skill.execution.__class__(corrected, skill.execution.steps),
+                detail={"source": "reflection", "episode": episode.record.episode},
+            )
 
 
 _FACT = re.compile(r"^\s*([A-Za-z][\w \-]{0,40}?)\s*[:=]\s*(.+?)\s*$", re.M)
@@ -196,7 +218,9 @@ def facts(text: str) -> dict[str, str]:
     return {k.strip().lower(): v for k, v in _FACT.findall(text)}
 
 
-def retrieve_avg_fact(memory: ProceduralMemory, query: str, k: int = 5, threshold: float = 0.4) -> list[tuple[Skill, float]]:
+def retrieve_avg_fact(
+    memory: ProceduralMemory, query: str, k: int = 5, threshold: float = 0.4
+) -> list[tuple[Skill, float]]:
     """MemP's ``ave_fact``: mean cosine over the shared keys of the query's and each memory's facts."""
     q = facts(query)
     if not q:
@@ -244,8 +268,15 @@ def load_eto(path: str | Path) -> list[Episode]:
                 m = re.search(r"Action:\s*(.+)", value)
                 if not m:
                     continue
-                items.append(Transition(episode=n, t=t, observation=observation, action=m.group(1).strip(),
-                                        info={"thought": value.split("Action:")[0].replace("Thought:", "").strip()[:500]}))
+                items.append(
+                    Transition(
+                        episode=n,
+                        t=t,
+                        observation=observation,
+                        action=m.group(1).strip(),
+                        info={"thought": value.split("Action:")[0].replace("Thought:", "").strip()[:500]},
+                    )
+                )
                 t += 1
                 observation = ""
         reward = float(item.get("reward", 1.0))

@@ -19,9 +19,9 @@ candidate is an event of the memory file.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -124,7 +124,9 @@ class NPPOLearner(Learner):
             episodes = self.rollout(log, seeds[0], trial, cfg.mode, len(seeds), update_memory=False, progress=False)
             return [e.return_ for e in episodes]
 
-        return gate.evaluate(run_with, [cfg.seed + 500_000 + 1000 * self.memory.iteration + k for k in range(cfg.rollout_episodes)])
+        return gate.evaluate(
+            run_with, [cfg.seed + 500_000 + 1000 * self.memory.iteration + k for k in range(cfg.rollout_episodes)]
+        )
 
     def _revise(self, adv: dict) -> None:
         """Semantic gradient and gate for every skill that was used."""
@@ -133,7 +135,7 @@ class NPPOLearner(Learner):
             return
         prompts = [gradient_prompt(self.memory.get(sid), pairs, self.config.k) for sid, pairs in used]
         answers = self.policy.generate(prompts, max_new_tokens=320)
-        for (sid, pairs), answer in zip(used, answers):
+        for (sid, pairs), answer in zip(used, answers, strict=False):
             skill = self.memory.get(sid)
             critique, candidates, errors = parse_candidates(answer, skill, self.config.k)
             for error in errors:
@@ -168,4 +170,6 @@ class NPPOLearner(Learner):
             if decision.accepted:
                 self.memory.add(skill, {"source": "extraction", "support": rule.support, "gate": decision.to_dict()})
             else:
-                self.memory.record("reject", skill.id, {"name": skill.name, "source": "extraction", "gate": decision.to_dict()})
+                self.memory.record(
+                    "reject", skill.id, {"name": skill.name, "source": "extraction", "gate": decision.to_dict()}
+                )

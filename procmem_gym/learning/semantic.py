@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
-from procmem_gym.learning.experience import Segment
 from procmem_gym.learning.abstraction import first_line
+from procmem_gym.learning.experience import Segment
 from procmem_gym.skill import Lineage, Skill, SkillError
 
 __all__ = ["gradient_prompt", "parse_candidates"]
@@ -63,6 +63,12 @@ def parse_candidates(text: str, parent: Skill, k: int) -> tuple[str, list[Skill]
         except (json.JSONDecodeError, SkillError) as err:
             errors.append(f"malformed candidate: {err}"[:300])
             continue
-        lineage = Lineage(parent=parent.id, version=parent.lineage.version, method="npppo", env=parent.lineage.env, agent=parent.lineage.agent)
+        lineage = Lineage(
+            parent=parent.id,
+            version=parent.lineage.version,
+            method="npppo",
+            env=parent.lineage.env,
+            agent=parent.lineage.agent,
+        )
         candidates.append(candidate.with_(lineage=lineage))
     return critique, candidates, errors

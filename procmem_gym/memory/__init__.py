@@ -1,5 +1,8 @@
-"""Procedural memory: the skill store (:mod:`.store`), its activation index (:mod:`.activation`),
-the file format (:mod:`.fileformat`) and the evolution record (:mod:`.events`)."""
+"""Procedural memory: the store of skills and everything it is made of.
+
+The skill store (:mod:`.store`), its activation index (:mod:`.activation`), the file format
+(:mod:`.fileformat`) and the evolution record (:mod:`.events`).
+"""
 
 from procmem_gym.memory.events import EVENT_KINDS, Event
 from procmem_gym.memory.fileformat import FORMAT, VERSION, MemoryFormatError

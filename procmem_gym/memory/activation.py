@@ -55,7 +55,7 @@ class ActivationIndex:
             rows, sims = index.search(index.vector(text), k - len(out) + 8, self.threshold)
             # by similarity, then by skill score
             ranked = sorted(
-                zip(rows.tolist(), sims.tolist()),
+                zip(rows.tolist(), sims.tolist(), strict=False),
                 key=lambda p: (-round(p[1], 6), -skills[index.ids[p[0]]].score, p[0]),
             )
             out += [(index.ids[i], float(s)) for i, s in ranked[: k - len(out)]]

@@ -29,6 +29,7 @@ from procmem_gym.skill import Skill, SkillStats
 
 __all__ = ["ProceduralMemory", "MaintenanceReport", "count_tokens"]
 
+DEFAULT_SCORE = ScoreConfig()
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 
 
@@ -67,7 +68,7 @@ class ProceduralMemory:
         *,
         activation_threshold: float = 0.5,
         merge_threshold: float = 0.95,
-        score_config: ScoreConfig = ScoreConfig(),
+        score_config: ScoreConfig = DEFAULT_SCORE,
         seed: int | None = 0,
         meta: dict[str, Any] | None = None,
     ) -> None:
@@ -129,7 +130,9 @@ class ProceduralMemory:
             skill = skill.with_(stats=replace(skill.stats, last_used=self.clock))
         self._skills[skill.id] = skill
         self._changed(skill.id)
-        self.record("add", skill.id, detail if detail is not None else {"name": skill.name, "method": skill.lineage.method})
+        self.record(
+            "add", skill.id, detail if detail is not None else {"name": skill.name, "method": skill.lineage.method}
+        )
         return skill
 
     def update(self, skill_id: str, new: Skill | None = None, detail: Any = None, **changes: Any) -> Skill:
@@ -233,23 +236,29 @@ class ProceduralMemory:
         pruned = []
         for s in self.skills:
             if prunable(s.stats, s.score, self.score_config):
-                self.remove(s.id, "prune", {"reason": "low score", "score": round(s.score, 4), "episodes": s.stats.episodes})
+                self.remove(
+                    s.id, "prune", {"reason": "low score", "score": round(s.score, 4), "episodes": s.stats.episodes}
+                )
                 pruned.append(s.id)
         merged = self._merge_duplicates()
         over = []
         if self.capacity is not None and len(self._skills) > self.capacity:
             ranked = sorted(self._skills.values(), key=lambda s: (s.score, s.stats.episodes, s.id))
             for s in ranked[: len(self._skills) - self.capacity]:
-                self.remove(s.id, "prune", {"reason": "capacity", "capacity": self.capacity, "score": round(s.score, 4)})
+                self.remove(
+                    s.id, "prune", {"reason": "capacity", "capacity": self.capacity, "score": round(s.score, 4)}
+                )
                 over.append(s.id)
         self._dirty.clear()
         scores = [s.score for s in self._skills.values()]
-        self.history.append({
-            "iteration": self.iteration,
-            "skills": len(scores),
-            "mean_score": round(sum(scores) / len(scores), 6) if scores else 0.0,
-            "clock": self.clock,
-        })
+        self.history.append(
+            {
+                "iteration": self.iteration,
+                "skills": len(scores),
+                "mean_score": round(sum(scores) / len(scores), 6) if scores else 0.0,
+                "clock": self.clock,
+            }
+        )
         return MaintenanceReport(tuple(pruned), tuple(merged), tuple(over), len(self._skills))
 
     def _merge_duplicates(self) -> list[tuple[str, str]]:
@@ -308,8 +317,13 @@ class ProceduralMemory:
     def to_dict(self) -> dict[str, Any]:
         """Return the file document."""
         meta = dict(self.meta)
-        meta.update(embedder=self.embedder.name, retriever=self.retriever_name, clock=self.clock,
-                    iteration=self.iteration, history=self.history)
+        meta.update(
+            embedder=self.embedder.name,
+            retriever=self.retriever_name,
+            clock=self.clock,
+            iteration=self.iteration,
+            history=self.history,
+        )
         return {
             "format": FORMAT,
             "version": VERSION,

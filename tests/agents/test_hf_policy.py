@@ -32,8 +32,12 @@ def test_prompt_carries_system_guidance_and_observation(policy):
 
 def test_history_is_kept_per_slot_and_reset():
     template = TEMPLATES["alfworld"]
-    messages = build_messages(template, "you see a fridge", {"admissible_commands": ["open fridge 1", "look"]},
-                              history=[("you are in a kitchen", "go to fridge 1")])
+    messages = build_messages(
+        template,
+        "you see a fridge",
+        {"admissible_commands": ["open fridge 1", "look"]},
+        history=[("you are in a kitchen", "go to fridge 1")],
+    )
     text = messages[1]["content"]
     assert "Your action: go to fridge 1" in text and "Admissible commands: open fridge 1, look" in text
 
@@ -74,7 +78,7 @@ def test_constrained_choice_returns_an_admissible_command(policy):
     commands = ["go to countertop 1", "open fridge 1", "take apple 1 from countertop 1", "look"]
     infos = [{"admissible_commands": commands[: k + 1]} for k in range(4)]
     actions = policy.act_batch(["you are in a kitchen"] * 4, infos)
-    assert all(a in info["admissible_commands"] for a, info in zip(actions, infos))
+    assert all(a in info["admissible_commands"] for a, info in zip(actions, infos, strict=False))
     # the choice is the best length-normalised log-likelihood
     prompt = policy.prompt("you are in a kitchen", {"admissible_commands": commands})
     scores = [t.mean() for t in policy.logprob_tokens([prompt] * 4, commands)]

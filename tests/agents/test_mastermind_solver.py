@@ -8,7 +8,6 @@ import time
 import gymnasium as gym
 import numpy as np
 import pytest
-
 from procmem_gym.agents import MastermindSolver
 from procmem_gym.envs.mastermind import MastermindRules
 from procmem_gym.envs.mastermind.rules import feedback

@@ -8,7 +8,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import gymnasium as gym
 import pytest
-
 from procmem_gym.agents.openai_policy import OpenAIPolicy, ServerError, parse_openai_agent, snap
 
 
@@ -30,7 +29,10 @@ class FakeServer:
                     self.wfile.write(b"boom")
                     return
                 reply = outer.replies.pop(0) if outer.replies else "look"
-                data = {"choices": [{"message": {"role": "assistant", "content": reply}}], "usage": {"completion_tokens": 3}}
+                data = {
+                    "choices": [{"message": {"role": "assistant", "content": reply}}],
+                    "usage": {"completion_tokens": 3},
+                }
                 raw = json.dumps(data).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -64,7 +66,9 @@ def test_mastermind_through_the_server():
         assert policy.act(obs, info) == "[5 6 1 2]"
         path, body = server.requests[0]
         assert path == "/v1/chat/completions" and body["model"] == "tiny" and body["temperature"] == 0
-        assert body["messages"][0]["role"] == "system" and "You are playing Mastermind" in body["messages"][1]["content"]
+        assert (
+            body["messages"][0]["role"] == "system" and "You are playing Mastermind" in body["messages"][1]["content"]
+        )
         assert body["guided_regex"].startswith(r"\[")
         assert policy.model_calls == 2 and policy.generated_tokens == 6
 

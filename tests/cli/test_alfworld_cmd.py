@@ -6,9 +6,9 @@ import json
 import shutil
 
 import pytest
+from procmem_gym.envs.alfworld import GAME_FILE, bundled_games_dir, copy_sample_games, prepare_games
 
 from procmem_gym.cli.main import main
-from procmem_gym.envs.alfworld import GAME_FILE, bundled_games_dir, copy_sample_games, prepare_games
 from procmem_gym.transitions import EpisodeRecord, Transition, read_log
 
 
@@ -69,9 +69,7 @@ def test_unsolvable_and_broken_games_are_reported(tmp_path, capsys):
     simple = next(train.glob("pick_and_place_simple-*/*"))
     # the goal asks for a fridge that the room does not have: the expert cannot win
     pddl = simple / "initial_state.pddl"
-    pddl.write_text(
-        pddl.read_text().replace("(receptacleType ?r FridgeType)", "(receptacleType ?r SafeType)")
-    )
+    pddl.write_text(pddl.read_text().replace("(receptacleType ?r FridgeType)", "(receptacleType ?r SafeType)"))
     broken = next(train.glob("pick_heat_*/*"))
     (broken / "traj_data.json").write_text("{not json")
     for split in ("valid_seen", "valid_unseen"):
@@ -104,7 +102,7 @@ def test_expert_run_writes_trajectories_ready_for_memory_building(prepared, tmp_
     assert len(episodes) == 6 and all(e.success for e in episodes)
     assert steps[0].observation.startswith("-= Welcome to TextWorld, ALFRED! =-")
     assert steps[0].action == "look"
-    for prev, cur in zip(steps, steps[1:]):  # every expert command was admissible where it was played
+    for prev, cur in zip(steps, steps[1:], strict=False):  # every expert command was admissible where it was played
         if prev.episode == cur.episode:
             assert cur.action in prev.info["admissible_commands"]
     config = json.loads((out / "config.json").read_text())
@@ -133,20 +131,14 @@ def test_expert_run_writes_trajectories_ready_for_memory_building(prepared, tmp_
 
 
 def test_expert_agent_refuses_other_envs(tmp_path, capsys):
-    assert (
-        main(["run", "--env", "procmem_gym/Mastermind-v0", "--agent", "expert", "--out", str(tmp_path / "m")])
-        == 1
-    )
+    assert main(["run", "--env", "procmem_gym/Mastermind-v0", "--agent", "expert", "--out", str(tmp_path / "m")]) == 1
     assert "ALFWorld" in capsys.readouterr().err
     assert not (tmp_path / "m").exists()
 
 
 def test_run_without_data_fails_clearly(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("ALFWORLD_DATA", raising=False)
-    assert (
-        main(["run", "--env", "procmem_gym/ALFWorld-v0", "--agent", "expert", "--out", str(tmp_path / "x")])
-        == 1
-    )
+    assert main(["run", "--env", "procmem_gym/ALFWorld-v0", "--agent", "expert", "--out", str(tmp_path / "x")]) == 1
     err = capsys.readouterr().err
     assert "alfworld-download" in err and "procmem-gym[alfworld]" in err
     assert not (tmp_path / "x").exists()
@@ -194,7 +186,7 @@ def test_llm_policy_plays_alfworld_with_admissible_commands(prepared, tiny_model
     for episode in by_episode.values():
         # the model chooses among the admissible commands, so the game never answers "Nothing happens."
         assert all(not s.info.get("invalid_reason") for s in episode)
-        for prev, cur in zip(episode, episode[1:]):
+        for prev, cur in zip(episode, episode[1:], strict=False):
             assert cur.action in prev.info["admissible_commands"]
 
 
@@ -222,7 +214,6 @@ def test_learn_takes_env_kwargs_and_checks_them_on_resume(prepared, tiny_model_d
 
 def test_corrupt_game_file_is_reported_and_left_alone(prepared, tmp_path):
     import gymnasium as gym
-
     from procmem_gym.envs.alfworld import ALFWorldDataError
 
     data = tmp_path / "data"

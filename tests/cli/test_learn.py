@@ -13,8 +13,22 @@ pytest.importorskip("transformers")
 
 
 def learn(tmp_path, model, out, *extra):
-    return main(["learn", "--agent", f"hf:{model}", "--episodes", "4", "--num-envs", "2", "--eval-episodes", "2",
-                 "--out", str(out), *extra])
+    return main(
+        [
+            "learn",
+            "--agent",
+            f"hf:{model}",
+            "--episodes",
+            "4",
+            "--num-envs",
+            "2",
+            "--eval-episodes",
+            "2",
+            "--out",
+            str(out),
+            *extra,
+        ]
+    )
 
 
 def test_learn_two_iterations_then_resume(tmp_path, tiny_model_dir, capsys):
@@ -55,22 +69,84 @@ def test_memp_online(tmp_path, tiny_model_dir):
 
 def test_build_from_solver_trajectories(tmp_path, capsys):
     run_out = tmp_path / "solver"
-    assert main(["run", "--env", "procmem_gym/Mastermind-v0", "--agent", "solver", "--episodes", "20", "--out", str(run_out)]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--env",
+                "procmem_gym/Mastermind-v0",
+                "--agent",
+                "solver",
+                "--episodes",
+                "20",
+                "--out",
+                str(run_out),
+            ]
+        )
+        == 0
+    )
     memory_file = tmp_path / "m.json"
-    assert main(["build", "--trajectories", str(run_out / "transitions.jsonl"), "--strategy", "script",
-                 "--memory", str(memory_file), "--env", "procmem_gym/Mastermind-v0", "--agent", "solver"]) == 0
+    assert (
+        main(
+            [
+                "build",
+                "--trajectories",
+                str(run_out / "transitions.jsonl"),
+                "--strategy",
+                "script",
+                "--memory",
+                str(memory_file),
+                "--env",
+                "procmem_gym/Mastermind-v0",
+                "--agent",
+                "solver",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "compression" in out
     memory = ProceduralMemory.load(memory_file)
     assert any(s.execution.steps == ("[1 2 3 4]",) for s in memory)
     assert all(s.lineage.agent == "solver" for s in memory)
     # the memory built from the solver is used by another agent (cross-agent transfer)
-    assert main(["run", "--env", "procmem_gym/Mastermind-v0", "--agent", "random", "--episodes", "5",
-                 "--memory", str(memory_file), "--mode", "inject", "--out", str(tmp_path / "transfer")]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--env",
+                "procmem_gym/Mastermind-v0",
+                "--agent",
+                "random",
+                "--episodes",
+                "5",
+                "--memory",
+                str(memory_file),
+                "--mode",
+                "inject",
+                "--out",
+                str(tmp_path / "transfer"),
+            ]
+        )
+        == 0
+    )
     summary = json.loads((tmp_path / "transfer" / "summary.json").read_text())
     assert summary["reuse_rate"] == 1.0
 
 
 def test_build_errors(tmp_path, capsys):
-    assert main(["build", "--trajectories", str(tmp_path / "none.jsonl"), "--strategy", "script", "--memory", str(tmp_path / "m.json")]) == 1
+    assert (
+        main(
+            [
+                "build",
+                "--trajectories",
+                str(tmp_path / "none.jsonl"),
+                "--strategy",
+                "script",
+                "--memory",
+                str(tmp_path / "m.json"),
+            ]
+        )
+        == 1
+    )
     assert "no such trajectory file" in capsys.readouterr().err

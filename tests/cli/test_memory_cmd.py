@@ -23,8 +23,26 @@ def test_show_lists_every_skill(capsys):
 
 def test_run_with_memory_and_diff(tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(["run", "--env", "procmem_gym/Mastermind-v0", "--agent", "random", "--episodes", "20",
-                 "--memory", str(EXAMPLE), "--mode", "inject", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--env",
+                "procmem_gym/Mastermind-v0",
+                "--agent",
+                "random",
+                "--episodes",
+                "20",
+                "--memory",
+                str(EXAMPLE),
+                "--mode",
+                "inject",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     summary = json.loads((out / "summary.json").read_text())
     assert summary["reuse_rate"] == 1.0 and summary["skills"] == 5 and summary["memory_tokens"] > 100
     assert 0 < summary["step_reuse_rate"] < 1
@@ -68,7 +86,9 @@ def test_people_can_edit_the_markdown():
     assert skill_from_markdown(edited).execution.guidance == "Open with [1 2 5 6] instead."
 
 
-@pytest.mark.parametrize("text, message", [("no front matter", "front matter"), ("---\nname: x\n---\nbody", "description")])
+@pytest.mark.parametrize(
+    "text, message", [("no front matter", "front matter"), ("---\nname: x\n---\nbody", "description")]
+)
 def test_bad_skill_md(tmp_path, capsys, text, message):
     (tmp_path / "s").mkdir()
     (tmp_path / "s" / "SKILL.md").write_text(text)
@@ -80,9 +100,20 @@ def test_bad_skill_md(tmp_path, capsys, text, message):
 def test_corrupt_memory_is_reported_without_traceback(tmp_path, capsys):
     bad = tmp_path / "bad.json"
     bad.write_text('{"format": "procmem-gym/memory", "version": 1, "skills": [')
-    for argv in (["memory", "show", str(bad)],
-                 ["run", "--env", "procmem_gym/Mastermind-v0", "--agent", "random", "--memory", str(bad),
-                  "--out", str(tmp_path / "r")]):
+    for argv in (
+        ["memory", "show", str(bad)],
+        [
+            "run",
+            "--env",
+            "procmem_gym/Mastermind-v0",
+            "--agent",
+            "random",
+            "--memory",
+            str(bad),
+            "--out",
+            str(tmp_path / "r"),
+        ],
+    ):
         assert main(argv) == 1
         err = capsys.readouterr().err
         assert "bad.json" in err and "Traceback" not in err

@@ -11,8 +11,21 @@ import pytest
 from procmem_gym.cli.main import main
 from procmem_gym.transitions import EpisodeRecord, read_log
 
-SUMMARY_KEYS = ["env", "agent", "episodes", "success_rate", "mean_return", "mean_steps", "reuse_rate",
-                "step_reuse_rate", "skills", "memory_tokens", "model_calls", "generated_tokens", "seconds"]
+SUMMARY_KEYS = [
+    "env",
+    "agent",
+    "episodes",
+    "success_rate",
+    "mean_return",
+    "mean_steps",
+    "reuse_rate",
+    "step_reuse_rate",
+    "skills",
+    "memory_tokens",
+    "model_calls",
+    "generated_tokens",
+    "seconds",
+]
 
 
 def run(tmp_path, name, *extra):
@@ -86,9 +99,23 @@ def test_bad_arguments_give_one_line_errors(tmp_path, capsys, argv, message):
 def test_console_script_runs(tmp_path):
     out = tmp_path / "cli"
     proc = subprocess.run(
-        [sys.executable, "-m", "procmem_gym.cli.main", "run", "--env", "procmem_gym/Mastermind-hard-v0",
-         "--agent", "solver", "--episodes", "3", "--out", str(out)],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "procmem_gym.cli.main",
+            "run",
+            "--env",
+            "procmem_gym/Mastermind-hard-v0",
+            "--agent",
+            "solver",
+            "--episodes",
+            "3",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     assert "success_rate" in proc.stdout and "1.000" in proc.stdout

@@ -15,8 +15,23 @@ pytest.importorskip("transformers")
 
 def test_hf_agent_batched_over_a_vector_env(tmp_path, tiny_model_dir):
     out = tmp_path / "run"
-    code = main(["run", "--env", "procmem_gym/Mastermind-v0", "--agent", f"hf:{tiny_model_dir}", "--episodes", "6",
-                 "--num-envs", "4", "--out", str(out), "--seed", "3"])
+    code = main(
+        [
+            "run",
+            "--env",
+            "procmem_gym/Mastermind-v0",
+            "--agent",
+            f"hf:{tiny_model_dir}",
+            "--episodes",
+            "6",
+            "--num-envs",
+            "4",
+            "--out",
+            str(out),
+            "--seed",
+            "3",
+        ]
+    )
     assert code == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["episodes"] == 6 and summary["model_calls"] > 0 and summary["generated_tokens"] > 0
@@ -33,8 +48,26 @@ def test_inject_mode_spends_no_model_call_on_skill_steps(tmp_path, tiny_model_di
 
     example = Path(__file__).resolve().parents[2] / "examples" / "mastermind-v0-memory.json"
     out = tmp_path / "inject"
-    assert main(["run", "--env", "procmem_gym/Mastermind-v0", "--agent", f"hf:{tiny_model_dir}", "--episodes", "3",
-                 "--memory", str(example), "--mode", "inject", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--env",
+                "procmem_gym/Mastermind-v0",
+                "--agent",
+                f"hf:{tiny_model_dir}",
+                "--episodes",
+                "3",
+                "--memory",
+                str(example),
+                "--mode",
+                "inject",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     summary = json.loads((out / "summary.json").read_text())
     transitions = [t for t in read_log(out / "transitions.jsonl") if isinstance(t, Transition)]
     by_policy = sum(t.action_source == "policy" for t in transitions)
@@ -42,7 +75,17 @@ def test_inject_mode_spends_no_model_call_on_skill_steps(tmp_path, tiny_model_di
 
 
 def test_missing_model_path_is_one_line(tmp_path, capsys):
-    code = main(["run", "--env", "procmem_gym/Mastermind-v0", "--agent", f"hf:{tmp_path / 'none'}", "--out", str(tmp_path / "o")])
+    code = main(
+        [
+            "run",
+            "--env",
+            "procmem_gym/Mastermind-v0",
+            "--agent",
+            f"hf:{tmp_path / 'none'}",
+            "--out",
+            str(tmp_path / "o"),
+        ]
+    )
     assert code == 1 and "no model at" in capsys.readouterr().err
 
 
@@ -51,7 +94,6 @@ def test_missing_model_path_is_one_line(tmp_path, capsys):
 def test_smollm2_plays_only_valid_guesses(tmp_path, monkeypatch):
     monkeypatch.setenv("PROCMEM_GYM_CACHE", str(tmp_path / "cache"))
     import gymnasium as gym
-
     from procmem_gym.agents.smollm2 import cached_smollm2_dir, load_smollm2
 
     policy = load_smollm2(env_id="procmem_gym/Mastermind-v0")

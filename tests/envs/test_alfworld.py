@@ -9,7 +9,6 @@ import shutil
 import gymnasium as gym
 import pytest
 from gymnasium.utils.env_checker import check_env
-
 from procmem_gym.envs.alfworld import (
     GAME_FILE,
     SPLITS,

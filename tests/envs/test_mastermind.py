@@ -12,7 +12,6 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from procmem_gym.envs import MASTERMIND_VARIANTS
 from procmem_gym.envs.mastermind import MastermindEnv, MastermindRules
 from procmem_gym.envs.mastermind.rules import feedback

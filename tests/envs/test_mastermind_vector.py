@@ -7,7 +7,6 @@ import random
 import gymnasium as gym
 import numpy as np
 import pytest
-
 from procmem_gym.envs.mastermind import MastermindEnv, MastermindVectorEnv
 
 

@@ -14,14 +14,22 @@ from procmem_gym.transitions import EpisodeRecord, Transition
 
 
 def tr(ep, t, skill=None, event=None, obs="o", action="a", source="policy"):
-    return Transition(episode=ep, t=t, observation=obs, action=action, action_source=source, skill=skill, skill_event=event)
+    return Transition(
+        episode=ep, t=t, observation=obs, action=action, action_source=source, skill=skill, skill_event=event
+    )
 
 
 def episodes():
     items = [
-        tr(0, 0, "A", "activate"), tr(0, 1, "A", "terminate"), tr(0, 2), tr(0, 3, "B", "terminate"), tr(0, 4, "A", "activate"),
+        tr(0, 0, "A", "activate"),
+        tr(0, 1, "A", "terminate"),
+        tr(0, 2),
+        tr(0, 3, "B", "terminate"),
+        tr(0, 4, "A", "activate"),
         EpisodeRecord(0, 1.0, 5, True, ("A", "B")),
-        tr(1, 0), tr(1, 1, "B", "activate"), tr(1, 2, "B", "continue"),
+        tr(1, 0),
+        tr(1, 1, "B", "activate"),
+        tr(1, 2, "B", "continue"),
         EpisodeRecord(1, 0.0, 3, False, ("B",)),
         tr(2, 0),  # unfinished: no episode line
     ]
@@ -48,7 +56,9 @@ def test_advantages_against_both_baselines():
 
 
 def test_abstraction_generalises_bracketed_numbers_only():
-    pattern, template = abstract_step("Submitted [1 2 3 4]. Feedback: 0 black peg(s), 4 white peg(s).\n...", "[2 1 4 3]")
+    pattern, template = abstract_step(
+        "Submitted [1 2 3 4]. Feedback: 0 black peg(s), 4 white peg(s).\n...", "[2 1 4 3]"
+    )
     assert template == "[{n1} {n0} {n3} {n2}]" and "(?P<n0>" in pattern and "0\\ black" in pattern
     pattern, template = abstract_step("Submitted [1 2 3 4]. Feedback: 1 black peg(s), 2 white peg(s).", "[5 6 1 2]")
     assert "(?P<" not in pattern and template == "[5 6 1 2]"
@@ -56,7 +66,9 @@ def test_abstraction_generalises_bracketed_numbers_only():
 
 def test_mining_keeps_consistent_supported_rules():
     obs = "Submitted [1 2 3 4]. Feedback: 0 black peg(s), 4 white peg(s)."
-    decisions = [(obs, "[2 1 4 3]", 1.0)] * 3 + [("You are playing.", "[1 2 3 4]", 1.0)] * 2 + [("Lone line.", "[9]", 0.0)]
+    decisions = (
+        [(obs, "[2 1 4 3]", 1.0)] * 3 + [("You are playing.", "[1 2 3 4]", 1.0)] * 2 + [("Lone line.", "[9]", 0.0)]
+    )
     decisions += [("Mixed.", "[1]", 1.0), ("Mixed.", "[2]", 1.0)]  # inconsistent: dropped
     rules = mine_rules(decisions, min_support=2, min_consistency=0.8)
     assert [(r.support, r.template) for r in rules] == [(3, "[{n1} {n0} {n3} {n2}]"), (2, "[1 2 3 4]")]
@@ -66,17 +78,29 @@ def test_mining_keeps_consistent_supported_rules():
 
 
 def test_decisions_leave_out_invalid_moves_and_skill_steps():
-    items = [Transition(0, 0, "o1", "x", info={"invalid_reason": "bad"}), Transition(0, 1, "o2", "y", skill="A"),
-             Transition(0, 2, "o3", "z"), EpisodeRecord(0, 1.0, 3, True)]
+    items = [
+        Transition(0, 0, "o1", "x", info={"invalid_reason": "bad"}),
+        Transition(0, 1, "o2", "y", skill="A"),
+        Transition(0, 2, "o3", "z"),
+        EpisodeRecord(0, 1.0, 3, True),
+    ]
     assert decisions_of(group_episodes(items)) == [("o3", "z", 1.0)]
 
 
 def test_semantic_gradient_parsing_is_strict():
-    parent = Skill.create("open", "no guess yet", "Guess [1 2 3 4].", patterns=["^You are"], steps=["[1 2 3 4]"], max_steps=1)
-    good = {"name": "open wider", "activation": {"text": "no guess yet", "patterns": ["^You are"]},
-            "execution": {"guidance": "Guess [1 2 5 6].", "steps": ["[1 2 5 6]"]}, "termination": {"max_steps": 1}}
-    text = ("Critique: the opening wastes digits.\n<skill>" + json.dumps(good) + "</skill>\n"
-            "<skill>{not json}</skill>\n<skill>{\"name\": \"x\"}</skill>")
+    parent = Skill.create(
+        "open", "no guess yet", "Guess [1 2 3 4].", patterns=["^You are"], steps=["[1 2 3 4]"], max_steps=1
+    )
+    good = {
+        "name": "open wider",
+        "activation": {"text": "no guess yet", "patterns": ["^You are"]},
+        "execution": {"guidance": "Guess [1 2 5 6].", "steps": ["[1 2 5 6]"]},
+        "termination": {"max_steps": 1},
+    }
+    text = (
+        "Critique: the opening wastes digits.\n<skill>" + json.dumps(good) + "</skill>\n"
+        '<skill>{not json}</skill>\n<skill>{"name": "x"}</skill>'
+    )
     critique, candidates, errors = parse_candidates(text, parent, k=3)
     assert critique.startswith("the opening wastes digits")
     assert [c.name for c in candidates] == ["open wider"] and candidates[0].lineage.parent == parent.id

@@ -23,7 +23,7 @@ class ScriptedModel:
 
     def logprob(self, prompts, actions):
         self.calls += 1
-        return np.array([self.table[(p.split("|")[0], a)] for p, a in zip(prompts, actions)])
+        return np.array([self.table[(p.split("|")[0], a)] for p, a in zip(prompts, actions, strict=False)])
 
 
 def run_gate(table, gate=None):
@@ -33,8 +33,12 @@ def run_gate(table, gate=None):
 
 
 def test_candidate_raising_high_advantage_actions_is_admitted():
-    table = {("old", "good"): math.log(0.4), ("new", "good"): math.log(0.6),  # r = 1.5
-             ("old", "bad"): math.log(0.5), ("new", "bad"): math.log(0.4)}  # r = 0.8
+    table = {
+        ("old", "good"): math.log(0.4),
+        ("new", "good"): math.log(0.6),  # r = 1.5
+        ("old", "bad"): math.log(0.5),
+        ("new", "bad"): math.log(0.4),
+    }  # r = 0.8
     d = run_gate(table)
     # L(new) = mean(min(1.5*1, 1.2*1), min(0.8*-1, 0.8*-1)) = mean(1.2, -0.8) = 0.2 ; L(old) = mean(1, -1) = 0
     assert d.accepted
@@ -43,16 +47,24 @@ def test_candidate_raising_high_advantage_actions_is_admitted():
 
 
 def test_candidate_raising_low_advantage_actions_is_rejected():
-    table = {("old", "good"): math.log(0.5), ("new", "good"): math.log(0.4),  # r = 0.8
-             ("old", "bad"): math.log(0.4), ("new", "bad"): math.log(0.6)}  # r = 1.5
+    table = {
+        ("old", "good"): math.log(0.5),
+        ("new", "good"): math.log(0.4),  # r = 0.8
+        ("old", "bad"): math.log(0.4),
+        ("new", "bad"): math.log(0.6),
+    }  # r = 1.5
     d = run_gate(table)
     # L(new) = mean(min(0.8, 0.8), min(-1.5, -1.2)) = mean(0.8, -1.5) = -0.35
     assert not d.accepted and d.surrogate_new == pytest.approx(-0.35) and "not above" in d.reason
 
 
 def test_candidate_past_the_trust_bound_is_rejected():
-    table = {("old", "good"): math.log(0.1), ("new", "good"): math.log(0.9),  # r = 9
-             ("old", "bad"): math.log(0.5), ("new", "bad"): math.log(0.5)}
+    table = {
+        ("old", "good"): math.log(0.1),
+        ("new", "good"): math.log(0.9),  # r = 9
+        ("old", "bad"): math.log(0.5),
+        ("new", "bad"): math.log(0.5),
+    }
     d = run_gate(table)
     # the surrogate would improve (clipped: mean(1.2, -1) = 0.1 > 0) but mean |log r| = log(9)/2 = 1.0986 > 0.5
     assert d.surrogate_new == pytest.approx(0.1)
@@ -83,18 +95,27 @@ def test_rollout_gate_compares_paired_returns():
 
 def test_learner_falls_back_to_paired_rollouts_without_log_probabilities(tmp_path):
     """A policy without logprob (the random agent here, a chat server in practice) is gated by rollouts."""
-    from procmem_gym import ProceduralMemory, Skill
     from procmem_gym.agents import RandomPolicy
+
+    from procmem_gym import ProceduralMemory, Skill
     from procmem_gym.learning.npppo import NPPOConfig, NPPOLearner
 
     memory = ProceduralMemory(embedder="hashing")
-    learner = NPPOLearner("procmem_gym/Mastermind-v0", RandomPolicy(seed=0), memory, tmp_path,
-                          NPPOConfig(rollout_episodes=6, margin=0.0))
+    learner = NPPOLearner(
+        "procmem_gym/Mastermind-v0", RandomPolicy(seed=0), memory, tmp_path, NPPOConfig(rollout_episodes=6, margin=0.0)
+    )
     # all digits found, none in place: trying the derangements beats random guessing
-    derange = Skill.create("derange", "0 black 4 white", "try the derangements",
-                           patterns=[r"^Submitted \[(?P<a>\d) (?P<b>\d) (?P<c>\d) (?P<d>\d)\]\. Feedback: 0 black peg\(s\), 4 white"],
-                           steps=["[{b} {a} {d} {c}]", "[{b} {c} {d} {a}]", "[{b} {d} {a} {c}]"], max_steps=3)
-    opener = Skill.create("open", "start", "open with [2 1 4 3]", patterns=["^You are playing"], steps=["[2 1 4 3]"], max_steps=1)
+    derange = Skill.create(
+        "derange",
+        "0 black 4 white",
+        "try the derangements",
+        patterns=[r"^Submitted \[(?P<a>\d) (?P<b>\d) (?P<c>\d) (?P<d>\d)\]\. Feedback: 0 black peg\(s\), 4 white"],
+        steps=["[{b} {a} {d} {c}]", "[{b} {c} {d} {a}]", "[{b} {d} {a} {c}]"],
+        max_steps=3,
+    )
+    opener = Skill.create(
+        "open", "start", "open with [2 1 4 3]", patterns=["^You are playing"], steps=["[2 1 4 3]"], max_steps=1
+    )
     memory.add(opener)
     decision = learner._gate([], None, derange)
     assert decision.samples == 6 and "paired rollouts" in decision.reason

@@ -6,9 +6,9 @@ import json
 
 import gymnasium as gym
 import pytest
+from procmem_gym.agents import MastermindSolver
 
 from procmem_gym import ProceduralMemory, ProceduralMemoryWrapper
-from procmem_gym.agents import MastermindSolver
 from procmem_gym.learning.experience import load_episodes
 from procmem_gym.learning.memp import apply_update, build_memory, load_eto, retrieve_avg_fact, trajectory_skill
 from procmem_gym.runner import run_episodes
@@ -43,8 +43,9 @@ def test_update_modes_and_deprecation(solver_episodes):
     skill = memory.add(trajectory_skill(solver_episodes[0]))
     for _ in range(3):  # three uses, one success: success/hit < 0.5 -> deprecated on the next update
         memory.record_episode({skill.id: (1, 0, 1)}, success=False, episode_return=0.0)
-    failed = solver_episodes[1].__class__(solver_episodes[1].record.__class__(
-        99, 0.2, 3, False, (skill.id,)), solver_episodes[1].transitions)
+    failed = solver_episodes[1].__class__(
+        solver_episodes[1].record.__class__(99, 0.2, 3, False, (skill.id,)), solver_episodes[1].transitions
+    )
     apply_update(memory, failed, "validation")
     assert skill.id not in memory and memory.events[-1]["detail"]["reason"] == "deprecated"
     assert len(memory) == 0  # validation adds only successful episodes
@@ -57,22 +58,31 @@ def test_update_modes_and_deprecation(solver_episodes):
 
 
 def test_eto_trajectories_convert(tmp_path):
-    data = [{"id": "pick_apple", "reward": 1.0, "conversations": [
-        {"from": "human", "value": "Interact with a household. Your task is to: put an apple in the fridge."},
-        {"from": "gpt", "value": "Thought: the apple may be on the counter.\nAction: go to countertop 1"},
-        {"from": "human", "value": "Observation: On the countertop 1, you see a apple 1."},
-        {"from": "gpt", "value": "Thought: take it.\nAction: take apple 1 from countertop 1"},
-        {"from": "human", "value": "Observation: You pick up the apple 1."},
-    ]}]
+    data = [
+        {
+            "id": "pick_apple",
+            "reward": 1.0,
+            "conversations": [
+                {"from": "human", "value": "Interact with a household. Your task is to: put an apple in the fridge."},
+                {"from": "gpt", "value": "Thought: the apple may be on the counter.\nAction: go to countertop 1"},
+                {"from": "human", "value": "Observation: On the countertop 1, you see a apple 1."},
+                {"from": "gpt", "value": "Thought: take it.\nAction: take apple 1 from countertop 1"},
+                {"from": "human", "value": "Observation: You pick up the apple 1."},
+            ],
+        }
+    ]
     path = tmp_path / "eto.json"
     path.write_text(json.dumps(data))
     [episode] = load_eto(path)
-    assert episode.record.success and [t.action for t in episode.transitions] == ["go to countertop 1", "take apple 1 from countertop 1"]
+    assert episode.record.success and [t.action for t in episode.transitions] == [
+        "go to countertop 1",
+        "take apple 1 from countertop 1",
+    ]
     assert episode.transitions[1].observation.startswith("Observation: On the countertop 1")
     assert episode.transitions[0].info["thought"] == "the apple may be on the counter."
     memory = build_memory([episode], "trajectory", ProceduralMemory(embedder="hashing"))
     assert "put an apple in the fridge" in memory.skills[0].activation.text
-    (tmp_path / "bad.json").write_text("[{\"conversations\": 3}]")
+    (tmp_path / "bad.json").write_text('[{"conversations": 3}]')
     with pytest.raises(ValueError, match="conversations"):
         load_eto(tmp_path / "bad.json")
 

@@ -21,7 +21,12 @@ def test_hashing_is_normalised_and_similar_texts_are_close():
 
 def test_hashing_is_the_same_in_another_process():
     code = "from procmem_gym.embedding import HashingEmbedder; print(HashingEmbedder().embed(['open the fridge'])[0][:8].tolist())"
-    runs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={"PYTHONHASHSEED": s, "PATH": ""}).stdout for s in ("1", "2")}
+    runs = {
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, env={"PYTHONHASHSEED": s, "PATH": ""}
+        ).stdout
+        for s in ("1", "2")
+    }
     assert len(runs) == 1 and runs != {""}
 
 

@@ -10,7 +10,10 @@ from procmem_gym.skill import LIMITS, Skill, SkillError, slots
 
 BASE = {
     "name": "take the apple",
-    "activation": {"text": "an apple is in view", "patterns": [r"You see an? (?P<obj>apple \d+) on the (?P<recep>\w+ \d+)"]},
+    "activation": {
+        "text": "an apple is in view",
+        "patterns": [r"You see an? (?P<obj>apple \d+) on the (?P<recep>\w+ \d+)"],
+    },
     "execution": {"guidance": "Pick up {obj}.", "steps": ["go to {recep}", "take {obj} from {recep}"]},
     "termination": {"text": "holding the apple", "patterns": ["You pick up"], "max_steps": 3},
 }
@@ -78,7 +81,11 @@ def test_not_a_dict():
     max_steps=st.integers(1, 1000),
 )
 def test_round_trip_any_text(name, text, guidance, max_steps):
-    data = {"name": name, "activation": {"text": text, "patterns": ["x"]}, "execution": {"guidance": guidance},
-            "termination": {"max_steps": max_steps}}
+    data = {
+        "name": name,
+        "activation": {"text": text, "patterns": ["x"]},
+        "execution": {"guidance": guidance},
+        "termination": {"max_steps": max_steps},
+    }
     skill = Skill.from_dict(data)
     assert Skill.from_dict(skill.to_dict()) == skill

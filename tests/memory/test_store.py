@@ -23,8 +23,16 @@ def sample_memory(**kwargs) -> ProceduralMemory:
     m = ProceduralMemory(embedder="hashing", **kwargs)
     m.add(make_skill("heat food", "the task asks to heat an object", "take it to the microwave and heat it"))
     m.add(make_skill("cool food", "the task asks to cool an object", "take it to the fridge and cool it"))
-    m.add(make_skill("open with spread", "no guess has been made in mastermind", "guess four different digits",
-                     patterns=["^You are playing Mastermind"], steps=["[1 2 3 4]"], max_steps=1))
+    m.add(
+        make_skill(
+            "open with spread",
+            "no guess has been made in mastermind",
+            "guess four different digits",
+            patterns=["^You are playing Mastermind"],
+            steps=["[1 2 3 4]"],
+            max_steps=1,
+        )
+    )
     return m
 
 
@@ -91,7 +99,9 @@ def test_maintain_prunes_low_scores_merges_duplicates_and_enforces_capacity():
     bad = m.skills[1]
     for _ in range(4):
         m.record_episode({bad.id: (1, 0, 1)}, success=False, episode_return=0.0)
-    twin = m.add(Skill.create("heat food", "the task asks to heat an object", "take it to the microwave and heat it up"))
+    twin = m.add(
+        Skill.create("heat food", "the task asks to heat an object", "take it to the microwave and heat it up")
+    )
     extra = [m.add(make_skill(f"skill {n}", f"situation number {n} about lamps", f"do thing {n}")) for n in range(3)]
     report = m.maintain()
     assert bad.id in report.pruned
@@ -133,7 +143,10 @@ def test_save_load_round_trip(tmp_path):
         (b'{"format": "other/thing", "version": 1, "skills": []}', "format"),
         (b'{"format": "procmem-gym/memory", "version": 2, "skills": []}', "version 2"),
         (b'{"format": "procmem-gym/memory", "version": 1, "skills": [{"name": "x", "execution": {}}]}', "activation"),
-        (b'{"format": "procmem-gym/memory", "version": 1, "skills": [{"name": "x", "activation": {"patterns": ["(a)\\\\1"]}}]}', "RE2"),
+        (
+            b'{"format": "procmem-gym/memory", "version": 1, "skills": [{"name": "x", "activation": {"patterns": ["(a)\\\\1"]}}]}',
+            "RE2",
+        ),
         (b'{"format": "procmem-gym/memory", "version": 1, "skills": {}}', "lists"),
     ],
 )
@@ -196,8 +209,10 @@ def test_two_stage_search_of_large_memories_matches_the_exact_scan():
     from procmem_gym.embedding import HashingEmbedder
     from procmem_gym.retrieval import VectorIndex, top_k
 
-    texts = [f"skill {n}: {' '.join(['heat', 'cool', 'clean', 'lamp', 'fridge', 'guess'][k % 6] for k in range(n % 7, n % 7 + 4))} item{n}"
-             for n in range(3000)]
+    texts = [
+        f"skill {n}: {' '.join(['heat', 'cool', 'clean', 'lamp', 'fridge', 'guess'][k % 6] for k in range(n % 7, n % 7 + 4))} item{n}"
+        for n in range(3000)
+    ]
     index = VectorIndex(HashingEmbedder(), exact_limit=500)
     index.fit([(str(n), t) for n, t in enumerate(texts)])
     assert index._sketch is not None
@@ -212,8 +227,24 @@ def test_two_stage_search_of_large_memories_matches_the_exact_scan():
 
 def test_similar_rules_that_act_differently_are_not_merged():
     m = ProceduralMemory(embedder="hashing", merge_threshold=0.5)
-    a = m.add(Skill.create("after [1 2 4 6] scored 0 black play [3 5 1 2]", "the observation starts with: [1 2 4 6]",
-                           "play [3 5 1 2]", patterns=[r"^Submitted \[1 2 4 6\]"], steps=["[3 5 1 2]"], max_steps=1))
-    b = m.add(Skill.create("after [1 2 6 4] scored 0 black play [3 5 2 1]", "the observation starts with: [1 2 6 4]",
-                           "play [3 5 2 1]", patterns=[r"^Submitted \[1 2 6 4\]"], steps=["[3 5 2 1]"], max_steps=1))
+    a = m.add(
+        Skill.create(
+            "after [1 2 4 6] scored 0 black play [3 5 1 2]",
+            "the observation starts with: [1 2 4 6]",
+            "play [3 5 1 2]",
+            patterns=[r"^Submitted \[1 2 4 6\]"],
+            steps=["[3 5 1 2]"],
+            max_steps=1,
+        )
+    )
+    b = m.add(
+        Skill.create(
+            "after [1 2 6 4] scored 0 black play [3 5 2 1]",
+            "the observation starts with: [1 2 6 4]",
+            "play [3 5 2 1]",
+            patterns=[r"^Submitted \[1 2 6 4\]"],
+            steps=["[3 5 2 1]"],
+            max_steps=1,
+        )
+    )
     assert m.maintain().merged == () and {a.id, b.id} <= {s.id for s in m.skills}
