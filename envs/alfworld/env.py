@@ -35,19 +35,50 @@ def _read_task_type(game: Path) -> str:
 class ALFWorldEnv(gym.Env[str, str]):
     """Household tasks in text: ALFWorld's own engine, one game per episode.
 
-    ``reset(seed=s)`` plays game ``s mod N`` of the split's N games (sorted by folder), so seeds
-    0..N-1 play every game once, as ALFWorld's evaluation does; ``reset()`` without a seed draws
-    a game from the env's generator, and ``options={"game": i or path}`` picks one.
+    ## Description
 
-    Observations are ALFWorld's text feedback; the first one describes the room and ends with
-    "Your task is to: ...". ``info`` carries ``admissible_commands``, ``won``, ``goal``,
-    ``task_type``, ``expert_action`` (the hand-coded expert's next command, with ``expert=True``)
-    and ``gamefile``. A command the game does not accept gets ALFWorld's "Nothing happens." and
-    costs a step (``info["invalid_reason"]`` says why). The reward is 1 on the step that wins;
-    the episode is truncated after ``max_steps`` steps.
+    ALFWorld (Shridhar et al. 2021) on its real TextWorld PDDL engine, with ALFWorld's
+    demangler, infos and hand-coded expert: six task types (pick, look in light, clean, heat,
+    cool, pick two) in rooms with receptacles and objects. ``reset(seed=s)`` plays game
+    ``s mod N`` of the split's N games (sorted by folder), so seeds 0..N-1 play every game once,
+    as ALFWorld's evaluation does; ``reset()`` without a seed draws a game from the env's
+    generator, and ``options={"game": i or path}`` picks one.
 
-    Commands are matched as ALFWorld matches them, exactly, except that case and runs of spaces
-    are ignored ("Go to  Fridge 1" is "go to fridge 1").
+    ## Action Space
+
+    ``Text``: a command such as ``go to fridge 1`` or ``move apple 1 to fridge 1``. Commands are
+    matched as ALFWorld matches them, exactly, except that case and runs of spaces are ignored
+    ("Go to  Fridge 1" is "go to fridge 1"). A command the game does not accept gets ALFWorld's
+    "Nothing happens." and costs a step.
+
+    ## Observation Space
+
+    ``Text``: ALFWorld's feedback. The first observation describes the room and ends with
+    "Your task is to: ...".
+
+    ## Rewards
+
+    1 on the step that wins the game, else 0.
+
+    ## Episode End
+
+    Terminated when the game is won; truncated after ``max_steps`` steps.
+
+    ## Information
+
+    ``admissible_commands``, ``won``, ``goal``, ``task_type``, ``expert_action`` (the hand-coded
+    expert's next command, with ``expert=True``), ``gamefile``, ``step``, ``max_steps``, and
+    ``invalid_reason`` on a command the game did not accept.
+
+    ## Arguments
+
+    ``data_dir`` (default ``$ALFWORLD_DATA``), ``split`` (``train``, ``valid_seen``,
+    ``valid_unseen``), ``task_types`` (numbers 1-6 or names), ``max_steps=50``, ``game_files``
+    (an explicit list instead of a split), ``expert=True``, ``render_mode=None`` or ``"ansi"``.
+
+    ## Version History
+
+    * v0: the initial version (alfworld 0.4's engine; ``move X to Y`` is the put command).
     """
 
     metadata = {"render_modes": ["ansi"], "render_fps": 4}

@@ -19,14 +19,52 @@ _PARSE_CACHE_MAX_CHARS = 256
 class MastermindEnv(gym.Env[str, str]):
     """Crack a secret code of digits from black/white peg feedback.
 
-    Observations and actions are text. The first observation states the rules; every later one
-    starts with the step's message (``Submitted [1 2 3 4]. Feedback: 2 black peg(s), 1 white
-    peg(s).`` or ``Invalid move: <reason> ...``) followed by the guess history and the guesses
-    left. Reward is 1 for cracking the code; when the guesses run out the last guess earns
-    ``(black + 0.5 white) / code_length``. Invalid moves (no ``[d d d d]`` group, wrong length,
-    out of range, repeats where forbidden, a repeated guess) cost no guess, but after
-    ``error_allowance`` invalid moves in a row the next one ends the game with the score of the
-    last valid guess, as in TextArena.
+    ## Description
+
+    Mastermind with TextArena's rules (``textarena/envs/Mastermind``): the env draws a secret
+    code of ``code_length`` digits from 1 to ``num_digits`` (distinct unless ``allow_repeats``);
+    the player guesses and learns, per guess, how many digits are right and in place (black
+    pegs) and how many are right but elsewhere (white pegs).
+
+    ## Action Space
+
+    ``Text``: any string; the guess is the first ``[d d d d]`` group in it (spaces or commas
+    between digits). A string without one, a wrong length, a digit out of range, a repeat
+    where repeats are forbidden, or a guess already made is an *invalid move*.
+
+    ## Observation Space
+
+    ``Text``. The first observation states the rules (``You are playing Mastermind. ...``);
+    every later one starts with the step's message (``Submitted [1 2 3 4]. Feedback: 2 black
+    peg(s), 1 white peg(s).`` or ``Invalid move: <reason> ...``), then the guess history and the
+    guesses left.
+
+    ## Rewards
+
+    1 for cracking the code. When the guesses run out, the last guess earns
+    ``(black + 0.5 white) / code_length``; otherwise 0.
+
+    ## Episode End
+
+    Terminated when the code is cracked, when ``max_turns`` guesses are used up, or when an
+    invalid move follows ``error_allowance`` invalid moves in a row (scored as the last valid
+    guess). Invalid moves within the allowance cost no guess. Never truncated.
+
+    ## Information
+
+    ``history`` (each guess with its black and white pegs), ``turn``, ``guesses_left``,
+    ``invalid_reason`` (None for a valid move), ``success``, and the variant: ``code_length``,
+    ``num_digits``, ``allow_repeats``, ``max_turns``. The secret is ``env.unwrapped.secret``.
+
+    ## Arguments
+
+    ``code_length=4``, ``num_digits=6``, ``max_turns=20``, ``allow_repeats=False``,
+    ``error_allowance=1``, ``render_mode=None`` (or ``"ansi"``: the board as text).
+    ``reset(options={"secret": (1, 2, 3, 4)})`` fixes the secret.
+
+    ## Version History
+
+    * v0: the initial version (``Mastermind-v0``, ``-hard-v0``, ``-extreme-v0`` as TextArena's).
 
     >>> import gymnasium, procmem_gym
     >>> env = gymnasium.make("procmem_gym/Mastermind-v0")
@@ -168,7 +206,7 @@ class MastermindEnv(gym.Env[str, str]):
     def _info(self, invalid_reason: str | None, success: bool) -> dict[str, Any]:
         rules = self.rules
         return {
-            "history": list(self._history),
+            "history": [dict(h, guess=list(h["guess"])) for h in self._history],  # fresh: callers keep infos
             "turn": len(self._history),
             "guesses_left": rules.max_turns - len(self._history),
             "invalid_reason": invalid_reason,

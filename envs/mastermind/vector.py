@@ -25,8 +25,46 @@ from .rules import MAX_ACTION_CHARS, CodeBook, InvalidGuess, MastermindRules, di
 class MastermindVectorEnv(VectorEnv):
     """Vectorised Mastermind with next-step autoreset (Gymnasium's default for vector envs).
 
-    Small variants (v0, hard) score guesses by one gather from a precomputed feedback table;
-    large ones (extreme) count digits with array operations.
+    ## Description
+
+    ``num_envs`` games of :class:`~procmem_gym.envs.mastermind.env.MastermindEnv` stepped at once,
+    with the same rules, rewards and texts. Small variants (v0, hard) score guesses by one gather
+    from a precomputed feedback table; large ones (extreme) count digits with array operations.
+
+    ## Action Space
+
+    A sequence of ``num_envs`` strings (as the single env takes), or an ``(num_envs, code_length)``
+    integer array (the fastest path).
+
+    ## Observation Space
+
+    ``observation_mode="text"``: a tuple of the single env's strings. ``"array"``: the guess
+    history as an ``(num_envs, max_turns, code_length + 2)`` int8 array (digits, black, white).
+
+    ## Rewards
+
+    As the single env: 1 for cracking the code, ``(black + 0.5 white) / code_length`` of the last
+    guess when a game ends otherwise.
+
+    ## Episode End
+
+    As the single env; a finished game is reset by the next ``step`` (whose action for it is
+    ignored), Gymnasium's next-step autoreset.
+
+    ## Information
+
+    ``turn``, ``guesses_left``, ``success``, ``invalid_reason`` (with ``_key`` masks); with
+    ``info_history=True`` also each game's ``history`` and the variant, as the single env gives.
+
+    ## Arguments
+
+    ``num_envs``, the variant (``code_length``, ``num_digits``, ``max_turns``, ``allow_repeats``),
+    ``error_allowance=1``, ``observation_mode="text"``, ``info_history=False``.
+    ``reset(options={"secrets": array})`` fixes the secrets.
+
+    ## Version History
+
+    * v0: the initial version.
 
     >>> import gymnasium, procmem_gym
     >>> envs = gymnasium.make_vec("procmem_gym/Mastermind-v0", num_envs=3, vectorization_mode="vector_entry_point")

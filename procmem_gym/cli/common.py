@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from procmem_gym.runner import Rollouts, RunSummary
 
 __all__ = [
     "CommandError",
+    "add_env_kwarg",
     "parse_env_kwargs",
     "open_rollouts",
     "progress_bar",
@@ -31,6 +33,19 @@ __all__ = [
 
 class CommandError(ProcMemError, RuntimeError):
     """A command that cannot run as asked; the message says what to change."""
+
+
+def add_env_kwarg(parser: argparse.ArgumentParser) -> None:
+    """Add the repeatable ``--env-kwarg KEY=VALUE`` option (read by :func:`parse_env_kwargs`)."""
+    parser.add_argument(
+        "--env-kwarg",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        dest="env_kwargs",
+        help="keyword argument for the env, repeatable; VALUE is read as JSON when it parses "
+        "(e.g. --env-kwarg split=valid_unseen --env-kwarg data_dir=DIR)",
+    )
 
 
 def parse_env_kwargs(items: list[str] | None) -> dict[str, Any]:

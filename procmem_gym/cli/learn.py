@@ -19,6 +19,7 @@ from procmem_gym.atomic import write_json_atomic
 from procmem_gym.cli.agents import AGENTS_HELP, make_policy
 from procmem_gym.cli.common import (
     CommandError,
+    add_env_kwarg,
     check_positive,
     interrupted,
     open_rollouts,
@@ -56,14 +57,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="runs/learn")
     p.add_argument("--resume", action="store_true", help="continue from the last finished iteration in --out")
-    p.add_argument(
-        "--env-kwarg",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        dest="env_kwargs",
-        help="keyword argument for the env, repeatable (e.g. --env-kwarg data_dir=DIR for ALFWorld)",
-    )
+    add_env_kwarg(p)
     p.set_defaults(func=learn_cmd)
 
     b = subparsers.add_parser("build", help="build memory offline from trajectories (MemP)")
@@ -168,29 +162,14 @@ def _learner(
 ) -> Learner:
     """Return the learner ``--method`` names, configured from the command line."""
     out = Path(args.out)
+    loop = {k: getattr(args, k) for k in ("iterations", "episodes", "num_envs", "mode", "seed")}
     if args.method == "npppo":
         from procmem_gym.learning.npppo import NPPOConfig, NPPOLearner
 
-        config = NPPOConfig(
-            iterations=args.iterations,
-            episodes=args.episodes,
-            num_envs=args.num_envs,
-            mode=args.mode,
-            seed=args.seed,
-            trust=args.trust,
-        )
-        return NPPOLearner(args.env, policy, memory, out, config, rollouts, **hooks)
+        return NPPOLearner(args.env, policy, memory, out, NPPOConfig(**loop, trust=args.trust), rollouts, **hooks)
     from procmem_gym.learning.memp_online import MempConfig, MempLearner
 
-    config = MempConfig(
-        iterations=args.iterations,
-        episodes=args.episodes,
-        num_envs=args.num_envs,
-        mode=args.mode,
-        update=args.update,
-        seed=args.seed,
-    )
-    return MempLearner(args.env, policy, memory, out, config, rollouts, **hooks)
+    return MempLearner(args.env, policy, memory, out, MempConfig(**loop, update=args.update), rollouts, **hooks)
 
 
 def _memory(args: argparse.Namespace, out: Path) -> ProceduralMemory:

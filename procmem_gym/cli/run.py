@@ -13,6 +13,7 @@ from procmem_gym.atomic import write_json_atomic
 from procmem_gym.cli.agents import AGENTS_HELP, make_policy
 from procmem_gym.cli.common import (
     CommandError,
+    add_env_kwarg,
     check_positive,
     default_out,
     open_rollouts,
@@ -54,15 +55,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="weights of an LLM agent (default float32; bfloat16 is much faster in batches on AMX CPUs)",
     )
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
-    p.add_argument(
-        "--env-kwarg",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        dest="env_kwargs",
-        help="keyword argument for the env, repeatable; VALUE is read as JSON when it parses "
-        "(e.g. --env-kwarg split=valid_unseen --env-kwarg max_steps=30)",
-    )
+    add_env_kwarg(p)
     p.set_defaults(func=main)
 
 
