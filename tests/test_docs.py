@@ -14,7 +14,10 @@ README_BLOCKS = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_tex
 
 MODULES = [
     "procmem_gym.skill",
-    "procmem_gym.memory",
+    "procmem_gym.memory.store",
+    "procmem_gym.memory.events",
+    "procmem_gym.runner",
+    "procmem_gym.envs.families",
     "procmem_gym.patterns",
     "procmem_gym.retrieval",
     "procmem_gym.embedding",
