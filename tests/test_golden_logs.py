@@ -27,8 +27,20 @@ GOLDEN = {
         "3ec932c37a4a483eccd268ae3a534550e7588e2be1ccbe8dbd0b3cdba3cd24df",
     ),
     "random-inject": (
-        ["--env", "procmem_gym/Mastermind-v0", "--agent", "random", "--episodes", "40", "--memory", EXAMPLE,
-         "--mode", "inject", "--seed", "5"],
+        [
+            "--env",
+            "procmem_gym/Mastermind-v0",
+            "--agent",
+            "random",
+            "--episodes",
+            "40",
+            "--memory",
+            EXAMPLE,
+            "--mode",
+            "inject",
+            "--seed",
+            "5",
+        ],
         "762b884733402997ad52915f95aa409c3bdeca7b2a22b005eacfd5f949b2f530",
     ),
 }
