@@ -24,8 +24,16 @@ import numpy as np
 
 from procmem_gym.errors import MissingExtraError, ProcMemError, UsageError
 
+from .kvcache import PromptCache, supported
 from .policy import BasePolicy
-from .prompts import PromptTemplate, SlotHistory, build_messages, mastermind_variant, parse_action, template_for
+from .prompts import (
+    PromptTemplate,
+    SlotHistory,
+    build_messages,
+    mastermind_variant,
+    parse_action,
+    template_for,
+)
 
 __all__ = ["HFPolicy", "ModelNotFoundError", "require_torch"]
 
@@ -66,9 +74,14 @@ class HFPolicy(BasePolicy):
         batch_size: int = 8,
         constrain: bool = True,
         name: str | None = None,
+        cache: bool = True,
+        cache_tokens: int = 8192,
+        device: str | None = None,
     ) -> None:
         torch, _ = require_torch()
         self.torch = torch
+        if device is not None:
+            model = model.to(device)
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.tokenizer.padding_side = "left"
@@ -83,6 +96,9 @@ class HFPolicy(BasePolicy):
         self.model_calls = 0
         self.generated_tokens = 0
         self.history = SlotHistory(self.template.history)
+        #: True: prompt caching (heads, one pass per choice, forced tokens); False: the plain path of issue 4.
+        self.cache = bool(cache) and supported(model) and not _has_processors(model)
+        self._engine = PromptCache(model, capacity=cache_tokens) if self.cache else None
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -128,50 +144,94 @@ class HFPolicy(BasePolicy):
         """Return the chat prompt for one observation (history of ``slot``, guidance from ``info``)."""
         messages = build_messages(self.template, str(observation), info, self.history.get(slot))
         if getattr(self.tokenizer, "chat_template", None):
-            return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-        return "\n\n".join(m["content"] for m in messages) + "\n\nAnswer: "
+            text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        else:
+            text = "\n\n".join(m["content"] for m in messages) + "\n\nAnswer: "
+        return text
 
     # ------------------------------------------------------------------ model primitives
-    def _encode(self, prompts: Sequence[str]) -> Any:
-        return self.tokenizer(list(prompts), return_tensors="pt", padding=True, add_special_tokens=False)
+    def _tokens(self, prompt: str) -> list[int]:
+        return self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
 
     def generate(
         self, prompts: Sequence[str], max_new_tokens: int | None = None, variants: list | None = None
     ) -> list[str]:
-        """Return greedy completions of ``prompts`` (batched, left-padded).
+        """Return greedy completions of ``prompts`` (batched).
 
         ``variants`` (one ``(code_length, num_digits, allow_repeats)`` or None per prompt)
         constrains those rows to Mastermind guesses.
         """
+        limit = max_new_tokens or self.max_new_tokens
+        out: list[str] = []
+        for start in range(0, len(prompts), self.batch_size):
+            chunk = list(prompts[start : start + self.batch_size])
+            rows_variants = variants[start : start + len(chunk)] if variants is not None else None
+            if self.cache:
+                rows = self._generate_cached(chunk, limit, rows_variants)
+            else:
+                rows = self._generate_plain(chunk, limit, rows_variants)
+            for tokens in rows:
+                self.generated_tokens += len(tokens)
+                out.append(self.tokenizer.decode(tokens, skip_special_tokens=True))
+            self.model_calls += len(chunk)
+        return out
+
+    def _generate_cached(self, prompts: list[str], limit: int, variants: list | None) -> list[list[int]]:
+        """Greedy decoding on cached heads; tokens the grammar forces cost no decoding step."""
+        from .constraints import MastermindGrammar
+
+        torch = self.torch
+        eos = self.tokenizer.eos_token_id
+        grammar = MastermindGrammar(self.tokenizer, 0, variants) if variants is not None else None
+
+        def allowed(r: int, generated: list[int]) -> list[int] | None:
+            if grammar is None or grammar.variants[r] is None:
+                return None
+            return grammar.allowed(r, generated)
+
+        def forced(r: int, generated: list[int]) -> list[int] | None:
+            if generated and generated[-1] == eos:
+                return None
+            options = allowed(r, generated)
+            if options is None:
+                return []
+            if options == [eos]:
+                return None  # the guess is complete: the end of text is the only continuation
+            return options if len(options) == 1 else []
+
+        def choose(r: int, generated: list[int], logits: Any) -> int | None:
+            options = allowed(r, generated)
+            if options is None:
+                return int(torch.argmax(logits))
+            index = torch.tensor(options, dtype=torch.long)
+            return options[int(torch.argmax(logits[index]))]
+
+        rows = self._engine.generate([self._tokens(p) for p in prompts], choose, forced, limit)
+        return [_until_eos(row, eos) for row in rows]
+
+    def _generate_plain(self, prompts: list[str], limit: int, variants: list | None) -> list[list[int]]:
+        """Greedy decoding with ``model.generate`` on left-padded prompts (the path without caching)."""
         from transformers import LogitsProcessorList
 
         from .constraints import MastermindGrammar
 
         torch = self.torch
-        out: list[str] = []
-        limit = max_new_tokens or self.max_new_tokens
-        for start in range(0, len(prompts), self.batch_size):
-            chunk = list(prompts[start : start + self.batch_size])
-            enc = self._encode(chunk)
-            length = enc["input_ids"].shape[1]
-            processors = LogitsProcessorList()
-            if variants is not None:
-                processors.append(MastermindGrammar(self.tokenizer, length, variants[start : start + len(chunk)]))
-            with torch.inference_mode():
-                generated = self.model.generate(
-                    **enc,
-                    max_new_tokens=limit,
-                    do_sample=False,
-                    pad_token_id=self.tokenizer.pad_token_id,
-                    eos_token_id=self.tokenizer.eos_token_id,
-                    logits_processor=processors,
-                )
-            for row in generated[:, length:].tolist():
-                tokens = _until_eos(row, self.tokenizer.eos_token_id)
-                self.generated_tokens += len(tokens)
-                out.append(self.tokenizer.decode(tokens, skip_special_tokens=True))
-            self.model_calls += len(chunk)
-        return out
+        enc = self.tokenizer(list(prompts), return_tensors="pt", padding=True, add_special_tokens=False)
+        enc = {k: v.to(self.model.device) for k, v in enc.items()}
+        length = enc["input_ids"].shape[1]
+        processors = LogitsProcessorList()
+        if variants is not None:
+            processors.append(MastermindGrammar(self.tokenizer, length, variants))
+        with torch.inference_mode():
+            generated = self.model.generate(
+                **enc,
+                max_new_tokens=limit,
+                do_sample=False,
+                pad_token_id=self.tokenizer.pad_token_id,
+                eos_token_id=self.tokenizer.eos_token_id,
+                logits_processor=processors,
+            )
+        return [_until_eos(row, self.tokenizer.eos_token_id) for row in generated[:, length:].tolist()]
 
     def logprob_tokens(self, prompts: Sequence[str], continuations: Sequence[str]) -> list[np.ndarray]:
         """Return, per pair, the log-probability of each continuation token given prompt + earlier tokens.
@@ -181,15 +241,39 @@ class HFPolicy(BasePolicy):
         """
         if len(prompts) != len(continuations):
             raise ValueError(f"{len(prompts)} prompts but {len(continuations)} continuations")
+        tok = self.tokenizer
+        targets = []
+        for c in continuations:
+            ids = tok(c, add_special_tokens=False)["input_ids"]
+            if not ids:
+                raise ValueError(f"continuation {c!r} has no tokens")
+            targets.append(ids)
+        if self.cache:
+            return self._logprob_cached(list(prompts), targets)
+        return self._logprob_plain([tok(p, add_special_tokens=False)["input_ids"] for p in prompts], targets)
+
+    def _logprob_cached(self, prompts: list[str], targets: list[list[int]]) -> list[np.ndarray]:
+        """Score continuations grouped by prompt: each distinct prompt is encoded once, all in one batch."""
+        groups: dict[str, list[int]] = {}
+        for k, p in enumerate(prompts):
+            groups.setdefault(p, []).append(k)
+        results: list[np.ndarray | None] = [None] * len(prompts)
+        items = list(groups.items())
+        for start in range(0, len(items), self.batch_size):
+            chunk = items[start : start + self.batch_size]
+            scored = self._engine.score(
+                [self._tokens(p) for p, _ in chunk], [[targets[k] for k in m] for _, m in chunk]
+            )
+            for (_, members), values in zip(chunk, scored, strict=True):
+                for k, v in zip(members, values, strict=True):
+                    results[k] = v
+        return results  # type: ignore[return-value]
+
+    def _logprob_plain(self, prompt_ids: list[list[int]], targets: list[list[int]]) -> list[np.ndarray]:
+        """Score every (prompt, continuation) pair from scratch, right-padded in batches (no caching)."""
         torch = self.torch
         tok = self.tokenizer
-        pairs = []
-        for p, c in zip(prompts, continuations, strict=False):
-            p_ids = tok(p, add_special_tokens=False)["input_ids"]
-            c_ids = tok(c, add_special_tokens=False)["input_ids"]
-            if not c_ids:
-                raise ValueError(f"continuation {c!r} has no tokens")
-            pairs.append((p_ids, c_ids))
+        pairs = list(zip(prompt_ids, targets, strict=True))
         results: list[np.ndarray] = []
         for start in range(0, len(pairs), self.batch_size):
             chunk = pairs[start : start + self.batch_size]
@@ -201,7 +285,8 @@ class HFPolicy(BasePolicy):
                 ids[r, : len(seq)] = torch.tensor(seq)
                 mask[r, : len(seq)] = 1
             with torch.inference_mode():
-                logits = self.model(input_ids=ids, attention_mask=mask).logits.float()
+                logits = self.model(input_ids=ids.to(self.model.device), attention_mask=mask.to(self.model.device))
+            logits = logits.logits.float().cpu()
             logp = torch.log_softmax(logits, dim=-1)
             for r, (p, c) in enumerate(chunk):
                 positions = torch.arange(len(p) - 1, len(p) + len(c) - 1)
@@ -263,6 +348,19 @@ class HFPolicy(BasePolicy):
         for r, slot in enumerate(slots):
             self.history.add(slot, observations[r], actions[r])
         return [a if a is not None else "" for a in actions]
+
+
+def _has_processors(model: Any) -> bool:
+    """Whether the model's generation config asks for processors greedy decoding must apply (then: no caching)."""
+    config = getattr(model, "generation_config", None)
+    if config is None:
+        return False
+    return bool(
+        (config.repetition_penalty not in (None, 1.0))
+        or config.no_repeat_ngram_size
+        or getattr(config, "bad_words_ids", None)
+        or getattr(config, "suppress_tokens", None)
+    )
 
 
 def _until_eos(tokens: list[int], eos: int | None) -> list[int]:

@@ -13,7 +13,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["PromptTemplate", "template_for", "build_messages", "parse_action", "TEMPLATES", "mastermind_variant"]
+__all__ = [
+    "PromptTemplate",
+    "template_for",
+    "build_messages",
+    "static_head",
+    "parse_action",
+    "TEMPLATES",
+    "mastermind_variant",
+]
 
 #: Longest observation text put into a prompt (characters, the most recent part is kept).
 MAX_OBSERVATION_CHARS = 6000
@@ -27,6 +35,9 @@ class PromptTemplate:
     system: str
     answer_hint: str
     history: int = 4  # previous (observation, action) pairs shown
+    #: Put a growing listing of the observation (a board of earlier moves) first, so that the prompt
+    #: of the next step starts with this one's text and a local model reuses its encoding.
+    listing_first: bool = False
 
 
 TEMPLATES = {
@@ -36,6 +47,7 @@ TEMPLATES = {
         "Never repeat a guess and never use a digit the feedback ruled out.",
         "Answer with your next guess only, in square brackets, for example [1 2 3 4].",
         history=0,  # the observation already lists every earlier guess and its feedback
+        listing_first=True,
     ),
     "alfworld": PromptTemplate(
         "alfworld",
@@ -63,12 +75,12 @@ def build_messages(
     info: dict[str, Any],
     history: Sequence[tuple[str, str]] = (),
 ) -> list[dict[str, str]]:
-    """Return chat messages: system text, then the task (``info["goal"]``), history, guidance and observation."""
+    """Return chat messages: system text, then the task (``info["goal"]``), history, guidance and observation.
+
+    The user message starts with :func:`static_head` (the same text on every step of an episode),
+    so a local model can encode it once.
+    """
     parts = []
-    goal = info.get("goal") if isinstance(info, dict) else None
-    if goal:
-        # ALFWorld states the task in the first observation only; the history window loses it.
-        parts.append(f"Your task: {goal}")
     steps = [
         f"Observation: {_tail(obs, 600)}\nYour action: {action}"
         for obs, action in (list(history)[-template.history :] if template.history else [])
@@ -82,9 +94,42 @@ def build_messages(
     commands = info.get("admissible_commands") if isinstance(info, dict) else None
     if commands:
         parts.append("Admissible commands: " + ", ".join(map(str, commands)))
+    if template.listing_first:
+        observation = listing_first(observation)
     parts.append(f"Observation:\n{_tail(observation, MAX_OBSERVATION_CHARS)}")
     parts.append(template.answer_hint)
-    return [{"role": "system", "content": template.system}, {"role": "user", "content": "\n\n".join(parts)}]
+    content = static_head(info) + "\n\n".join(parts)
+    return [{"role": "system", "content": template.system}, {"role": "user", "content": content}]
+
+
+_LISTED = re.compile(r"^\d+\. ")
+
+
+def listing_first(observation: str) -> str:
+    r"""Return the observation with its numbered listing (and the line that heads it) moved to the front.
+
+    A Mastermind observation is the step's message, then ``Guesses so far:`` and one numbered
+    line per guess: the listing only grows, the message changes every step. With the listing
+    first, each step's text starts with the previous step's listing. Nothing is dropped.
+
+    >>> listing_first("Submitted [2 1]. Feedback: 1 black.\nGuesses so far:\n1. [1 2] -> 0 black\nYou have 3 left.")
+    'Guesses so far:\n1. [1 2] -> 0 black\nSubmitted [2 1]. Feedback: 1 black.\nYou have 3 left.'
+    """
+    lines = observation.split("\n")
+    for k, line in enumerate(lines):
+        if k > 0 and line.endswith(":") and k + 1 < len(lines) and _LISTED.match(lines[k + 1]):
+            end = k + 1
+            while end < len(lines) and _LISTED.match(lines[end]):
+                end += 1
+            return "\n".join(lines[k:end] + lines[:k] + lines[end:])
+    return observation
+
+
+def static_head(info: dict[str, Any]) -> str:
+    """Return the start of the user message that stays the same for a whole episode (the task, if any)."""
+    goal = info.get("goal") if isinstance(info, dict) else None
+    # ALFWorld states the task in the first observation only; the history window loses it.
+    return f"Your task: {goal}\n\n" if goal else ""
 
 
 def _tail(text: str, limit: int) -> str:

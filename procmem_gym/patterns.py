@@ -31,6 +31,10 @@ SHARD = 2048
 class PatternError(ProcMemError, ValueError):
     """A pattern that RE2 cannot compile; the message names the pattern and RE2's reason."""
 
+    def __init__(self, message: str, pattern: str | None = None) -> None:
+        super().__init__(message)
+        self.pattern = pattern
+
 
 @lru_cache(maxsize=65536)
 def compile_pattern(pattern: str) -> Any:
@@ -40,7 +44,9 @@ def compile_pattern(pattern: str) -> Any:
     except re2.error as err:
         reason = err.args[0].decode() if err.args and isinstance(err.args[0], bytes) else str(err)
         raise PatternError(
-            f"pattern {pattern!r} is not supported ({reason}); patterns use RE2 syntax: no backreferences or lookaround"
+            f"pattern {pattern!r} is not supported ({reason}); "
+            "patterns use RE2 syntax: no backreferences or lookaround",
+            pattern,
         ) from None
 
 
@@ -67,13 +73,20 @@ class PatternIndex:
         self._patterns: list[str] = []
         self._sets: list[tuple[int, Any]] | None = None  # (first pattern number, compiled set)
 
-    def add(self, owner: str, patterns: list[str] | tuple[str, ...]) -> None:
-        """Add an owner's patterns (each is validated)."""
+    def add(self, owner: Any, patterns: list[str] | tuple[str, ...]) -> None:
+        """Add an owner's patterns (RE2 checks them when the sets are built: :meth:`build`)."""
         for p in patterns:
-            compile_pattern(p)
             self._owners.append(owner)
             self._patterns.append(p)
         self._sets = None
+
+    def build(self) -> None:
+        """Compile the sets now; raise :class:`PatternError` naming the first pattern RE2 cannot take."""
+        self._compiled()
+
+    def owner_of(self, pattern: str) -> Any:
+        """Return the owner of the first occurrence of ``pattern``."""
+        return self._owners[self._patterns.index(pattern)]
 
     def __len__(self) -> int:
         return len(self._patterns)
@@ -81,12 +94,17 @@ class PatternIndex:
     def _compile(self, start: int, stop: int) -> list[tuple[int, Any]]:
         s = re2.Set.SearchSet(_SET_OPTIONS)
         for p in self._patterns[start:stop]:
-            s.Add(p)
+            try:
+                s.Add(p)
+            except re2.error:
+                compile_pattern(p)  # raises PatternError with RE2's reason
+                raise PatternError(f"pattern {p!r} is not supported by RE2", p) from None
         try:
             s.Compile()
         except re2.error:
             if stop - start == 1:
-                raise PatternError(f"pattern {self._patterns[start]!r} is too large for RE2") from None
+                pattern = self._patterns[start]
+                raise PatternError(f"pattern {pattern!r} is too large for RE2", pattern) from None
             middle = (start + stop) // 2  # out of memory: split the shard
             return self._compile(start, middle) + self._compile(middle, stop)
         return [(start, s)]

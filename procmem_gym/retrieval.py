@@ -18,6 +18,7 @@ import numpy as np
 
 from procmem_gym.embedding import Embedder
 from procmem_gym.errors import UsageError
+from procmem_gym.vectors import TextVectors
 
 __all__ = [
     "Retriever",
@@ -147,32 +148,25 @@ class VectorIndex:
     """
 
     def __init__(
-        self, embedder: Embedder, exact_limit: int = 20_000, sketch_dim: int = 128, shortlist: int = 1024
+        self,
+        embedder: Embedder | TextVectors,
+        exact_limit: int = 20_000,
+        sketch_dim: int = 128,
+        shortlist: int = 1024,
     ) -> None:
-        self.embedder = embedder
+        # texts are embedded through a TextVectors: shared by every index of a memory, saved with it
+        self.vectors = embedder if isinstance(embedder, TextVectors) else TextVectors(embedder)
+        self.embedder = self.vectors.embedder
         self.exact_limit, self.sketch_dim, self.shortlist = exact_limit, sketch_dim, shortlist
         self.ids: list[str] = []
-        self.matrix = np.zeros((0, embedder.dim), dtype=np.float32)
+        self.matrix = np.zeros((0, self.embedder.dim), dtype=np.float32)
         self._sketch: np.ndarray | None = None
         self._projection: np.ndarray | None = None
-        self._cache: dict[str, tuple[str, np.ndarray]] = {}
 
     def fit(self, items: Sequence[tuple[str, str]]) -> None:
         """Index ``(id, text)`` pairs, embedding only the texts not seen before (in one batch)."""
-        missing = [(i, t) for i, t in items if self._cache.get(i, ("\0", None))[0] != t]
-        if missing:
-            vectors = self.embedder.embed([t for _, t in missing])
-            for (i, t), v in zip(missing, vectors, strict=False):
-                self._cache[i] = (t, v)
-        keep = {i for i, _ in items}
-        if len(self._cache) > 2 * len(keep) + 1024:
-            self._cache = {i: v for i, v in self._cache.items() if i in keep}
         self.ids = [i for i, _ in items]
-        self.matrix = (
-            np.stack([self._cache[i][1] for i in self.ids]).astype(np.float32, copy=False)
-            if self.ids
-            else np.zeros((0, self.embedder.dim), dtype=np.float32)
-        )
+        self.matrix = self.vectors.get([t for _, t in items])
         self._sketch = None
         if len(self.ids) > self.exact_limit and self.embedder.dim > self.sketch_dim:
             if self._projection is None:
@@ -212,7 +206,7 @@ class EmbeddingRetriever:
 
     name = "embedding"
 
-    def __init__(self, embedder: Embedder, threshold: float | None = None) -> None:
+    def __init__(self, embedder: Embedder | TextVectors, threshold: float | None = None) -> None:
         self.index = VectorIndex(embedder)
         self.threshold = threshold
 
@@ -231,8 +225,8 @@ class EmbeddingRetriever:
 RETRIEVERS = ("random", "keyword", "embedding")
 
 
-def make_retriever(name: str, embedder: Embedder, seed: int | None = 0) -> Retriever:
-    """Return the retriever ``name`` describes."""
+def make_retriever(name: str, embedder: Embedder | TextVectors, seed: int | None = 0) -> Retriever:
+    """Return the retriever ``name`` describes (the embedding retriever embeds through ``embedder``)."""
     if name == "random":
         return RandomRetriever(seed)
     if name in ("keyword", "bm25"):

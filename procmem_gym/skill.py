@@ -51,7 +51,7 @@ def _text(value: Any, field_name: str, limit: int, required: bool = False) -> st
     return value
 
 
-def _patterns(value: Any, field_name: str) -> tuple[str, ...]:
+def _patterns(value: Any, field_name: str, compile: bool = True) -> tuple[str, ...]:
     if value is None:
         return ()
     if isinstance(value, str) or not isinstance(value, (list, tuple)):
@@ -61,10 +61,11 @@ def _patterns(value: Any, field_name: str) -> tuple[str, ...]:
     out = []
     for p in value:
         p = _text(p, field_name, LIMITS["pattern"], required=True)
-        try:
-            compile_pattern(p)
-        except PatternError as err:
-            raise SkillError(f"{field_name}: {err}") from err
+        if compile:
+            try:
+                compile_pattern(p)
+            except PatternError as err:
+                raise SkillError(f"{field_name}: {err}") from err
         out.append(p)
     return tuple(out)
 
@@ -99,12 +100,12 @@ class Activation:
     patterns: tuple[str, ...] = ()
 
     @classmethod
-    def from_dict(cls, data: Any) -> Activation:
+    def from_dict(cls, data: Any, check_patterns: bool = True) -> Activation:
         """Return the activation a dict describes (``text`` and/or ``patterns`` required)."""
         data = _mapping(data, "activation")
         act = cls(
             _text(data.get("text"), "activation.text", LIMITS["text"]),
-            _patterns(data.get("patterns"), "activation.patterns"),
+            _patterns(data.get("patterns"), "activation.patterns", check_patterns),
         )
         if not act.text and not act.patterns:
             raise SkillError("activation needs a text or at least one pattern")
@@ -143,12 +144,12 @@ class Termination:
     max_steps: int = 10
 
     @classmethod
-    def from_dict(cls, data: Any) -> Termination:
+    def from_dict(cls, data: Any, check_patterns: bool = True) -> Termination:
         """Return the termination a dict describes."""
         data = _mapping(data, "termination")
         return cls(
             _text(data.get("text"), "termination.text", LIMITS["text"]),
-            _patterns(data.get("patterns"), "termination.patterns"),
+            _patterns(data.get("patterns"), "termination.patterns", check_patterns),
             _int(data.get("max_steps", 10), "termination.max_steps", 1, LIMITS["max_steps"]),
         )
 
@@ -256,16 +257,20 @@ class Skill:
         )
 
     @classmethod
-    def from_dict(cls, data: Any) -> Skill:
-        """Return the skill a dict describes; raise :class:`SkillError` naming the bad field."""
+    def from_dict(cls, data: Any, check_patterns: bool = True) -> Skill:
+        """Return the skill a dict describes; raise :class:`SkillError` naming the bad field.
+
+        ``check_patterns=False`` leaves compiling the patterns to the caller (a memory load
+        checks all of a file's patterns at once, see :func:`check_patterns`).
+        """
         if not isinstance(data, dict):
             raise SkillError(f"a skill must be an object, got {type(data).__name__}")
         if "activation" not in data:
             raise SkillError("a skill needs an activation condition")
         name = _text(data.get("name"), "name", LIMITS["name"], required=True)
-        activation = Activation.from_dict(data["activation"])
+        activation = Activation.from_dict(data["activation"], check_patterns)
         execution = Execution.from_dict(data.get("execution"))
-        termination = Termination.from_dict(data.get("termination"))
+        termination = Termination.from_dict(data.get("termination"), check_patterns)
         skill_id = data.get("id")
         if skill_id is None:
             skill_id = content_id(name, activation, execution, termination)

@@ -15,6 +15,7 @@ from procmem_gym.embedding import Embedder
 from procmem_gym.patterns import PatternIndex
 from procmem_gym.retrieval import VectorIndex
 from procmem_gym.skill import Skill
+from procmem_gym.vectors import TextVectors
 
 __all__ = ["ActivationIndex"]
 
@@ -22,7 +23,7 @@ __all__ = ["ActivationIndex"]
 class ActivationIndex:
     """Pattern sets and activation-text vectors of a memory's skills, rebuilt when the memory changes."""
 
-    def __init__(self, embedder: Embedder, threshold: float = 0.5) -> None:
+    def __init__(self, embedder: Embedder | TextVectors, threshold: float = 0.5) -> None:
         self.threshold = threshold
         self.vectors = VectorIndex(embedder)
         self.patterns = PatternIndex()

@@ -22,6 +22,7 @@ from typing import Any
 from procmem_gym.embedding import Embedder, make_embedder, minilm_available
 from procmem_gym.errors import ProcMemError
 from procmem_gym.memory.events import Event
+from procmem_gym.patterns import PatternError, PatternIndex
 from procmem_gym.skill import Skill, SkillError
 
 __all__ = ["FORMAT", "VERSION", "MemoryFormatError", "MemoryDocument", "read_document", "parse_document"]
@@ -87,16 +88,24 @@ def parse_document(doc: Any, source: str = "<memory>") -> MemoryDocument:
     out.clock = _nonneg_int(meta.get("clock", 0), source, "meta.clock")
     out.iteration = _nonneg_int(meta.get("iteration", 0), source, "meta.iteration")
     seen: set[str] = set()
+    patterns = PatternIndex()  # every pattern of the file, checked by RE2 at once
     for n, data in enumerate(skills):
         try:
-            skill = Skill.from_dict(data)
+            skill = Skill.from_dict(data, check_patterns=False)
         except SkillError as err:
             name = data.get("name") if isinstance(data, dict) else None
             raise MemoryFormatError(f"{source}: skill {n}{f' ({name!r})' if name else ''}: {err}") from None
         if skill.id in seen:
             raise MemoryFormatError(f"{source}: skill {n}: duplicate id {skill.id}")
         seen.add(skill.id)
+        patterns.add((n, "activation"), skill.activation.patterns)
+        patterns.add((n, "termination"), skill.termination.patterns)
         out.skills.append(skill)
+    try:
+        patterns.build()
+    except PatternError as err:
+        n, where = patterns.owner_of(err.pattern)
+        raise MemoryFormatError(f"{source}: skill {n} ({out.skills[n].name!r}): {where}.patterns: {err}") from None
     for n, e in enumerate(events):
         try:
             out.events.append(Event.from_dict(e))

@@ -7,10 +7,12 @@ skills' activation holds, :mod:`procmem_gym.memory.fileformat` reads and validat
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ from procmem_gym.memory.fileformat import FORMAT, VERSION, parse_document, read_
 from procmem_gym.retrieval import Retriever, VectorIndex, make_retriever
 from procmem_gym.scoring import ScoreConfig, prunable, score
 from procmem_gym.skill import Skill, SkillStats
+from procmem_gym.vectors import TextVectors, sidecar_path
 
 __all__ = ["ProceduralMemory", "MaintenanceReport", "count_tokens"]
 
@@ -76,7 +79,9 @@ class ProceduralMemory:
             raise UsageError(f"capacity must be at least 1 or None, got {capacity}")
         self.embedder = make_embedder(embedder) if embedder is None or isinstance(embedder, str) else embedder
         self.retriever_name = retriever
-        self.retriever: Retriever = make_retriever(retriever, self.embedder, seed)
+        #: Every text the memory embeds, once; kept beside the memory file (see :mod:`procmem_gym.vectors`).
+        self.vectors = TextVectors(self.embedder)
+        self.retriever: Retriever = make_retriever(retriever, self.vectors, seed)
         self.capacity = capacity
         self.merge_threshold = merge_threshold
         self.score_config = score_config
@@ -89,9 +94,9 @@ class ProceduralMemory:
         self.history: list[dict[str, Any]] = []
         self._skills: dict[str, Skill] = {}
         self._version = 0
-        self._activation = ActivationIndex(self.embedder, activation_threshold)
+        self._activation = ActivationIndex(self.vectors, activation_threshold)
         self._retriever_version = -1
-        self._text_vectors = VectorIndex(self.embedder)
+        self._text_vectors = VectorIndex(self.vectors)
         self._dirty: set[str] = set()  # added or changed since the last maintain()
         #: The file this memory was last loaded from or saved to (None: never).
         self.path: Path | None = None
@@ -232,6 +237,8 @@ class ProceduralMemory:
 
     def maintain(self) -> MaintenanceReport:
         """Score, prune low scorers, merge near-duplicates, enforce capacity; every removal is an event."""
+        if len(self.vectors) > 4 * len(self._skills) + 1024:  # vectors of texts no skill has any more
+            self.vectors.keep_only(t for s in self._skills.values() for t in (s.activation.text, s.text))
         self.rescore()
         pruned = []
         for s in self.skills:
@@ -333,15 +340,27 @@ class ProceduralMemory:
         }
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write the memory atomically (temp file, fsync, rename): the old or the new file, never half."""
+        """Write the memory atomically (temp file, fsync, rename): the old or the new file, never half.
+
+        The vectors of its texts computed so far go beside it (``<file>.vectors.npz``), so a later
+        load does not embed them again.
+        """
         write_text_atomic(path, json.dumps(self.to_dict(), ensure_ascii=False, indent=1) + "\n")
         self.path = Path(path).absolute()
+        if len(self.vectors):
+            texts = [t for s in self._skills.values() for t in (s.activation.text, s.text)]
+            self.vectors.keep_only(texts)
+            self.vectors.save(sidecar_path(path), texts)
 
     @classmethod
     def load(cls, path: str | os.PathLike, **kwargs: Any) -> ProceduralMemory:
         """Read a memory file; raise :class:`MemoryFormatError` naming the file and the problem."""
-        memory = cls.from_dict(read_document(path), source=str(path), **kwargs)
+        with _collector_paused():  # the parse makes millions of objects and no cycles: each GC pass is waste
+            memory = cls.from_dict(read_document(path), source=str(path), **kwargs)
         memory.path = Path(path).absolute()
+        vectors = sidecar_path(path)
+        if vectors.is_file():
+            memory.vectors.load(vectors)
         return memory
 
     @classmethod
@@ -359,6 +378,18 @@ class ProceduralMemory:
         memory.events = parsed.events
         memory._version += 1
         return memory
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector for a block (large loads take half the time)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _same_procedure(a: Skill, b: Skill) -> bool:
