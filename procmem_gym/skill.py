@@ -14,6 +14,7 @@ import string
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from procmem_gym.constraint import Constraint, ConstraintError
 from procmem_gym.errors import ProcMemError
 from procmem_gym.patterns import PatternError, compile_pattern
 
@@ -114,10 +115,15 @@ class Activation:
 
 @dataclass(frozen=True)
 class Execution:
-    """What to do: guidance for the policy and optional action templates the wrapper can inject."""
+    """What to do: guidance for the policy, action templates the wrapper can inject, a constraint.
+
+    The ``constraint`` (:class:`~procmem_gym.constraint.Constraint`) narrows the actions the
+    policy may take; the policy still chooses among them.
+    """
 
     guidance: str = ""
     steps: tuple[str, ...] = ()
+    constraint: Constraint | None = None
 
     @classmethod
     def from_dict(cls, data: Any) -> Execution:
@@ -132,7 +138,20 @@ class Execution:
         for s in steps:
             slots(s)  # raises on a malformed template
         guidance = _text(data.get("guidance"), "execution.guidance", LIMITS["guidance"])
-        return cls(guidance, steps)
+        constraint = None
+        if data.get("constraint") is not None:
+            try:
+                constraint = Constraint.from_dict(data["constraint"])
+            except ConstraintError as err:
+                raise SkillError(str(err)) from None
+        return cls(guidance, steps, constraint)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the dict stored in memory files (``constraint`` only when there is one)."""
+        out: dict[str, Any] = {"guidance": self.guidance, "steps": list(self.steps)}
+        if self.constraint is not None:
+            out["constraint"] = self.constraint.to_dict()
+        return out
 
 
 @dataclass(frozen=True)
@@ -164,6 +183,9 @@ class SkillStats:
     successes: int = 0
     return_sum: float = 0.0
     last_used: int = -1  # the memory's episode clock when the skill was last used
+    gain_sum: float = 0.0  # group-relative advantages of the episodes that used it (learners)
+    gain_sq: float = 0.0
+    gain_n: int = 0
 
     @property
     def success_rate(self) -> float:
@@ -181,7 +203,24 @@ class SkillStats:
             **ints,
             return_sum=_number(data.get("return_sum", 0.0), "stats.return_sum"),
             last_used=_int(data.get("last_used", -1), "stats.last_used", -1),
+            gain_sum=_number(data.get("gain_sum", 0.0), "stats.gain_sum"),
+            gain_sq=_number(data.get("gain_sq", 0.0), "stats.gain_sq"),
+            gain_n=_int(data.get("gain_n", 0), "stats.gain_n", 0),
         )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the dict stored in memory files (the gain counters only once a learner has recorded gains)."""
+        out: dict[str, Any] = {
+            "activations": self.activations,
+            "completions": self.completions,
+            "episodes": self.episodes,
+            "successes": self.successes,
+            "return_sum": self.return_sum,
+            "last_used": self.last_used,
+        }
+        if self.gain_n:
+            out.update(gain_sum=self.gain_sum, gain_sq=self.gain_sq, gain_n=self.gain_n)
+        return out
 
 
 @dataclass(frozen=True)
@@ -243,14 +282,18 @@ class Skill:
         termination: str = "",
         termination_patterns: tuple[str, ...] | list[str] = (),
         max_steps: int = 10,
+        constraint: dict[str, Any] | None = None,
         **lineage: Any,
     ) -> Skill:
         """Return a new, validated skill with a content-derived id (keyword arguments go to ``lineage``)."""
+        execution: dict[str, Any] = {"guidance": guidance, "steps": list(steps)}
+        if constraint is not None:
+            execution["constraint"] = constraint
         return cls.from_dict(
             {
                 "name": name,
                 "activation": {"text": activation, "patterns": list(patterns)},
-                "execution": {"guidance": guidance, "steps": list(steps)},
+                "execution": execution,
                 "termination": {"text": termination, "patterns": list(termination_patterns), "max_steps": max_steps},
                 "lineage": lineage,
             }
@@ -261,7 +304,7 @@ class Skill:
         """Return the skill a dict describes; raise :class:`SkillError` naming the bad field.
 
         ``check_patterns=False`` leaves compiling the patterns to the caller (a memory load
-        checks all of a file's patterns at once, see :func:`check_patterns`).
+        checks all of a file's patterns at once).
         """
         if not isinstance(data, dict):
             raise SkillError(f"a skill must be an object, got {type(data).__name__}")
@@ -292,20 +335,13 @@ class Skill:
             "id": self.id,
             "name": self.name,
             "activation": {"text": self.activation.text, "patterns": list(self.activation.patterns)},
-            "execution": {"guidance": self.execution.guidance, "steps": list(self.execution.steps)},
+            "execution": self.execution.to_dict(),
             "termination": {
                 "text": self.termination.text,
                 "patterns": list(self.termination.patterns),
                 "max_steps": self.termination.max_steps,
             },
-            "stats": {
-                "activations": self.stats.activations,
-                "completions": self.stats.completions,
-                "episodes": self.stats.episodes,
-                "successes": self.stats.successes,
-                "return_sum": self.stats.return_sum,
-                "last_used": self.stats.last_used,
-            },
+            "stats": self.stats.to_dict(),
             "score": self.score,
             "lineage": {
                 "parent": self.lineage.parent,
@@ -327,6 +363,8 @@ class Skill:
         parts.append(self.execution.guidance)
         if self.execution.steps:
             parts.append("Steps: " + "; ".join(self.execution.steps))
+        if self.execution.constraint is not None:
+            parts.append("Only actions with: " + self.execution.constraint.describe())
         if self.termination.text:
             parts.append(f"Done when: {self.termination.text}")
         return "\n".join(p for p in parts if p)
@@ -367,7 +405,8 @@ def content_id(name: str, activation: Activation, execution: Execution, terminat
             termination.text,
             list(termination.patterns),
             termination.max_steps,
-        ],
+        ]
+        + ([execution.constraint.to_dict()] if execution.constraint is not None else []),
         ensure_ascii=False,
     )
     return "sk-" + hashlib.sha1(payload.encode("utf-8")).hexdigest()[:8]
