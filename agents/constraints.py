@@ -13,18 +13,26 @@ import math
 from functools import lru_cache
 from typing import Any
 
-__all__ = ["guess_prefix", "MastermindGrammar"]
+import numpy as np
+
+__all__ = ["guess_prefix", "MastermindGrammar", "CodeSet", "allowed_guesses", "variant_codes"]
 
 _ALPHABET = set("[] 0123456789")
 
 
 def guess_prefix(
-    text: str, code_length: int, num_digits: int, allow_repeats: bool, forbidden: frozenset = frozenset()
+    text: str,
+    code_length: int,
+    num_digits: int,
+    allow_repeats: bool,
+    forbidden: frozenset = frozenset(),
+    allowed: CodeSet | None = None,
 ) -> str | None:
     """Return ``"complete"`` for a whole valid guess, ``"prefix"`` for a valid beginning, else None.
 
     ``forbidden`` holds earlier guesses (tuples): repeating one is an invalid move, so the
-    grammar steers away from them too.
+    grammar steers away from them too. ``allowed`` (a skill's constraint applied to the codes)
+    narrows the guesses to a set; it never holds a forbidden guess.
     """
     if not text:
         return "prefix"
@@ -57,6 +65,8 @@ def guess_prefix(
 
     def open_(prefix: list[int]) -> bool:
         """Whether some valid guess that is not forbidden starts with ``prefix``."""
+        if allowed is not None:
+            return allowed.has_prefix(tuple(prefix))
         if not forbidden:
             return True
         free, rest = num_digits - (0 if allow_repeats else len(prefix)), code_length - len(prefix)
@@ -70,13 +80,84 @@ def guess_prefix(
         if not partial.isdigit() or partial.startswith("0"):
             return None
         used = set() if allow_repeats else set(values)
-        if not any(
+        if allowed is not None:
+            if not any(str(n).startswith(partial) for n in allowed.next_numbers(tuple(values))):
+                return None
+        elif not any(
             str(n).startswith(partial) and n not in used and open_(values + [n]) for n in range(1, num_digits + 1)
         ):
             return None
     elif not open_(values):
         return None
     return "prefix"
+
+
+class CodeSet:
+    """A set of allowed codes (rows of numbers) with memoised prefix queries, for constrained decoding.
+
+    >>> s = CodeSet(np.array([[1, 2, 3, 4], [1, 5, 6, 2]]))
+    >>> s.has_prefix((1,)), s.has_prefix((2,)), sorted(s.next_numbers((1,)))
+    (True, False, [2, 5])
+    """
+
+    def __init__(self, codes: np.ndarray) -> None:
+        self.codes = np.asarray(codes, dtype=np.int64)
+        self._rows: dict[tuple[int, ...], np.ndarray] = {(): self.codes}
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def rows(self, prefix: tuple[int, ...]) -> np.ndarray:
+        """Return the codes that start with ``prefix``."""
+        hit = self._rows.get(prefix)
+        if hit is None:
+            parent = self.rows(prefix[:-1])
+            hit = parent[parent[:, len(prefix) - 1] == prefix[-1]] if len(prefix) <= parent.shape[1] else parent[:0]
+            self._rows[prefix] = hit
+        return hit
+
+    def has_prefix(self, prefix: tuple[int, ...]) -> bool:
+        """Return whether some code starts with ``prefix``."""
+        return bool(len(self.rows(prefix)))
+
+    def next_numbers(self, prefix: tuple[int, ...]) -> set[int]:
+        """Return the numbers that can follow ``prefix``."""
+        rows = self.rows(prefix)
+        return set(rows[:, len(prefix)].tolist()) if len(prefix) < self.codes.shape[1] and len(rows) else set()
+
+    def texts(self) -> list[str]:
+        """Return the codes as guesses, ``[1 2 3 4]``."""
+        return ["[" + " ".join(map(str, row)) + "]" for row in self.codes.tolist()]
+
+
+@lru_cache(maxsize=4)
+def variant_codes(code_length: int, num_digits: int, allow_repeats: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Return every code of a variant and the count of each digit in each (cached: extreme has 2,985,984)."""
+    from procmem_gym.envs.mastermind.rules import all_codes
+
+    from procmem_gym.constraint import digit_counts
+
+    codes = all_codes(code_length, num_digits, allow_repeats).astype(np.int64)
+    return codes, digit_counts(codes)
+
+
+def allowed_guesses(variant: tuple, constraint: Any) -> CodeSet | None:
+    """Return the untried guesses a bound constraint allows, or None when it allows none (then it is skipped).
+
+    ``variant`` is ``(code_length, num_digits, allow_repeats, tried)`` as
+    :func:`~procmem_gym.agents.prompts.mastermind_variant` gives it.
+    """
+    length, digits, repeats, tried = variant[:4]
+    codes, counts = variant_codes(length, digits, repeats)
+    keep = constraint.mask_codes(codes, counts)
+    if tried:
+        keep &= ~np.isin(_keys(codes, digits), _keys(np.array(sorted(tried)), digits))
+    return CodeSet(codes[keep]) if keep.any() else None
+
+
+def _keys(codes: np.ndarray, digits: int) -> np.ndarray:
+    codes = np.atleast_2d(np.asarray(codes, dtype=np.int64))
+    return codes @ (digits + 1) ** np.arange(codes.shape[1], dtype=np.int64)
 
 
 @lru_cache(maxsize=8)

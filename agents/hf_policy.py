@@ -3,14 +3,18 @@
 - Prompts come from the tokenizer's chat template and a per-environment template
   (:mod:`procmem_gym.agents.prompts`): system text, recent history, the active skill's guidance,
   the observation.
-- ``generate`` decodes greedily with left-padded batches.
-- With ``constrain=True`` the policy never emits an invalid format: a list of admissible
-  commands is scored by length-normalised log-likelihood (one batched forward pass), and a
-  Mastermind guess is decoded under a grammar (:class:`MastermindGrammar`).
-- ``logprob(prompts, continuations)`` gives exact summed log-probabilities (the PPO gate uses it).
+- It decodes greedily (``temperature=0``, the default) or samples, each batch slot from its own
+  generator seeded by ``reset(seed=..., index=...)``.
+- With ``constrain=True`` the policy never emits an invalid format: admissible commands are
+  scored by length-normalised log-likelihood, and a Mastermind guess is decoded under a grammar
+  (:class:`MastermindGrammar`). An active skill's constraint (``info["procmem"]["constraint"]``)
+  narrows both to what it allows; the model still chooses among them.
+- ``logprob(prompts, continuations)`` gives exact summed log-probabilities;
+  :meth:`HFPolicy.action_logprobs` the log-probability of an action under constrained versions
+  of the policy (the PPO gate's exact ratios).
 
 torch and transformers are imported when a model is loaded; without them the error names the
-extra to install.
+extra to install. The model primitives live in :mod:`procmem_gym.agents.lm`.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import numpy as np
 
 from procmem_gym.errors import MissingExtraError, ProcMemError, UsageError
 
-from .kvcache import PromptCache, supported
+from .lm import LocalLM
 from .policy import BasePolicy
 from .prompts import (
     PromptTemplate,
@@ -34,6 +38,7 @@ from .prompts import (
     parse_action,
     template_for,
 )
+from .random_policy import skill_constraint
 
 __all__ = ["HFPolicy", "ModelNotFoundError", "require_torch"]
 
@@ -77,11 +82,14 @@ class HFPolicy(BasePolicy):
         cache: bool = True,
         cache_tokens: int = 8192,
         device: str | None = None,
+        temperature: float = 0.0,
     ) -> None:
         torch, _ = require_torch()
         self.torch = torch
         if device is not None:
-            model = model.to(device)
+            from procmem_gym.devices import resolve_device
+
+            model = model.to(resolve_device(device))
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.tokenizer.padding_side = "left"
@@ -96,9 +104,20 @@ class HFPolicy(BasePolicy):
         self.model_calls = 0
         self.generated_tokens = 0
         self.history = SlotHistory(self.template.history)
-        #: True: prompt caching (heads, one pass per choice, forced tokens); False: the plain path of issue 4.
-        self.cache = bool(cache) and supported(model) and not _has_processors(model)
-        self._engine = PromptCache(model, capacity=cache_tokens) if self.cache else None
+        self.lm = LocalLM(model, tokenizer, cache, cache_tokens, batch_size)
+        #: 0: greedy (evaluation, as a user runs it); > 0: sampling at that temperature (learning rollouts).
+        self.temperature = float(temperature)
+        self._generators: dict[int, Any] = {}
+        self.last_details: list[dict[str, Any]] = []
+
+    @property
+    def cache(self) -> bool:
+        """Return whether the prompt cache is on (False: the plain path)."""
+        return self.lm.cache
+
+    @property
+    def _engine(self) -> Any:
+        return self.lm.engine
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -109,6 +128,8 @@ class HFPolicy(BasePolicy):
 
         ``dtype="bfloat16"`` halves memory and, on CPUs with AMX or AVX512-BF16, makes batched
         generation several times faster; float32 (the default) keeps log-probabilities exact.
+        ``device``: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ... (a
+        keyword argument of the policy).
         """
         torch, transformers = require_torch()
         path = Path(path)
@@ -131,10 +152,20 @@ class HFPolicy(BasePolicy):
 
     # ------------------------------------------------------------------ prompts
     def reset(self, seed: int | None = None, index: int | None = None) -> None:
-        """Forget the history of one batch slot (``index``) or of all; seed torch for sampling."""
+        """Forget the history of one batch slot (``index``) or of all; seed that slot's sampling (or all)."""
         self.history.clear(index)
-        if seed is not None:
-            self.torch.manual_seed(seed)
+        if seed is None:
+            return
+        self.torch.manual_seed(seed)
+        if index is None:
+            self._generators = {}
+        generator = self.torch.Generator().manual_seed(int(seed) % 2**63)
+        self._generators[0 if index is None else index] = generator
+
+    def _generator(self, slot: int) -> Any:
+        if slot not in self._generators:
+            self._generators[slot] = self.torch.Generator().manual_seed(0)
+        return self._generators[slot]
 
     def observe(self, observation: Any, info: dict[str, Any], action: Any, slot: int = 0) -> None:
         """Add a step a skill chose to the slot's history, so later prompts show it."""
@@ -151,148 +182,44 @@ class HFPolicy(BasePolicy):
 
     # ------------------------------------------------------------------ model primitives
     def _tokens(self, prompt: str) -> list[int]:
-        return self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        return self.lm.tokens(prompt)
 
     def generate(
         self, prompts: Sequence[str], max_new_tokens: int | None = None, variants: list | None = None
     ) -> list[str]:
         """Return greedy completions of ``prompts`` (batched).
 
-        ``variants`` (one ``(code_length, num_digits, allow_repeats)`` or None per prompt)
+        ``variants`` (one ``(code_length, num_digits, allow_repeats, tried)`` or None per prompt)
         constrains those rows to Mastermind guesses.
         """
         limit = max_new_tokens or self.max_new_tokens
         out: list[str] = []
         for start in range(0, len(prompts), self.batch_size):
             chunk = list(prompts[start : start + self.batch_size])
-            rows_variants = variants[start : start + len(chunk)] if variants is not None else None
-            if self.cache:
-                rows = self._generate_cached(chunk, limit, rows_variants)
-            else:
-                rows = self._generate_plain(chunk, limit, rows_variants)
-            for tokens in rows:
-                self.generated_tokens += len(tokens)
-                out.append(self.tokenizer.decode(tokens, skip_special_tokens=True))
+            specs = variants[start : start + len(chunk)] if variants is not None else [None] * len(chunk)
+            rows, _ = self.lm.decode(chunk, limit, self._grammars(specs))
+            out += self._texts(rows)
             self.model_calls += len(chunk)
         return out
 
-    def _generate_cached(self, prompts: list[str], limit: int, variants: list | None) -> list[list[int]]:
-        """Greedy decoding on cached heads; tokens the grammar forces cost no decoding step."""
+    def _texts(self, rows: list[list[int]]) -> list[str]:
+        self.generated_tokens += sum(len(r) for r in rows)
+        return [self.tokenizer.decode(r, skip_special_tokens=True) for r in rows]
+
+    def _grammars(self, specs: Sequence[tuple | None]) -> list[Any]:
+        """Return each row's grammar function (tokens allowed next) for Mastermind specs, None for free rows."""
         from .constraints import MastermindGrammar
 
-        torch = self.torch
-        eos = self.tokenizer.eos_token_id
-        grammar = MastermindGrammar(self.tokenizer, 0, variants) if variants is not None else None
-
-        def allowed(r: int, generated: list[int]) -> list[int] | None:
-            if grammar is None or grammar.variants[r] is None:
-                return None
-            return grammar.allowed(r, generated)
-
-        def forced(r: int, generated: list[int]) -> list[int] | None:
-            if generated and generated[-1] == eos:
-                return None
-            options = allowed(r, generated)
-            if options is None:
-                return []
-            if options == [eos]:
-                return None  # the guess is complete: the end of text is the only continuation
-            return options if len(options) == 1 else []
-
-        def choose(r: int, generated: list[int], logits: Any) -> int | None:
-            options = allowed(r, generated)
-            if options is None:
-                return int(torch.argmax(logits))
-            index = torch.tensor(options, dtype=torch.long)
-            return options[int(torch.argmax(logits[index]))]
-
-        rows = self._engine.generate([self._tokens(p) for p in prompts], choose, forced, limit)
-        return [_until_eos(row, eos) for row in rows]
-
-    def _generate_plain(self, prompts: list[str], limit: int, variants: list | None) -> list[list[int]]:
-        """Greedy decoding with ``model.generate`` on left-padded prompts (the path without caching)."""
-        from transformers import LogitsProcessorList
-
-        from .constraints import MastermindGrammar
-
-        torch = self.torch
-        enc = self.tokenizer(list(prompts), return_tensors="pt", padding=True, add_special_tokens=False)
-        enc = {k: v.to(self.model.device) for k, v in enc.items()}
-        length = enc["input_ids"].shape[1]
-        processors = LogitsProcessorList()
-        if variants is not None:
-            processors.append(MastermindGrammar(self.tokenizer, length, variants))
-        with torch.inference_mode():
-            generated = self.model.generate(
-                **enc,
-                max_new_tokens=limit,
-                do_sample=False,
-                pad_token_id=self.tokenizer.pad_token_id,
-                eos_token_id=self.tokenizer.eos_token_id,
-                logits_processor=processors,
-            )
-        return [_until_eos(row, self.tokenizer.eos_token_id) for row in generated[:, length:].tolist()]
+        if not any(specs):
+            return [None] * len(specs)
+        grammar = MastermindGrammar(self.tokenizer, 0, list(specs))
+        return [
+            (lambda generated, r=r: grammar.allowed(r, generated)) if spec else None for r, spec in enumerate(specs)
+        ]
 
     def logprob_tokens(self, prompts: Sequence[str], continuations: Sequence[str]) -> list[np.ndarray]:
-        """Return, per pair, the log-probability of each continuation token given prompt + earlier tokens.
-
-        The continuation is tokenized on its own and appended to the prompt's tokens, so the
-        boundary is the same for every candidate. Rows are right-padded (positions stay exact).
-        """
-        if len(prompts) != len(continuations):
-            raise ValueError(f"{len(prompts)} prompts but {len(continuations)} continuations")
-        tok = self.tokenizer
-        targets = []
-        for c in continuations:
-            ids = tok(c, add_special_tokens=False)["input_ids"]
-            if not ids:
-                raise ValueError(f"continuation {c!r} has no tokens")
-            targets.append(ids)
-        if self.cache:
-            return self._logprob_cached(list(prompts), targets)
-        return self._logprob_plain([tok(p, add_special_tokens=False)["input_ids"] for p in prompts], targets)
-
-    def _logprob_cached(self, prompts: list[str], targets: list[list[int]]) -> list[np.ndarray]:
-        """Score continuations grouped by prompt: each distinct prompt is encoded once, all in one batch."""
-        groups: dict[str, list[int]] = {}
-        for k, p in enumerate(prompts):
-            groups.setdefault(p, []).append(k)
-        results: list[np.ndarray | None] = [None] * len(prompts)
-        items = list(groups.items())
-        for start in range(0, len(items), self.batch_size):
-            chunk = items[start : start + self.batch_size]
-            scored = self._engine.score(
-                [self._tokens(p) for p, _ in chunk], [[targets[k] for k in m] for _, m in chunk]
-            )
-            for (_, members), values in zip(chunk, scored, strict=True):
-                for k, v in zip(members, values, strict=True):
-                    results[k] = v
-        return results  # type: ignore[return-value]
-
-    def _logprob_plain(self, prompt_ids: list[list[int]], targets: list[list[int]]) -> list[np.ndarray]:
-        """Score every (prompt, continuation) pair from scratch, right-padded in batches (no caching)."""
-        torch = self.torch
-        tok = self.tokenizer
-        pairs = list(zip(prompt_ids, targets, strict=True))
-        results: list[np.ndarray] = []
-        for start in range(0, len(pairs), self.batch_size):
-            chunk = pairs[start : start + self.batch_size]
-            width = max(len(p) + len(c) for p, c in chunk)
-            ids = torch.full((len(chunk), width), tok.pad_token_id, dtype=torch.long)
-            mask = torch.zeros((len(chunk), width), dtype=torch.long)
-            for r, (p, c) in enumerate(chunk):
-                seq = p + c
-                ids[r, : len(seq)] = torch.tensor(seq)
-                mask[r, : len(seq)] = 1
-            with torch.inference_mode():
-                logits = self.model(input_ids=ids.to(self.model.device), attention_mask=mask.to(self.model.device))
-            logits = logits.logits.float().cpu()
-            logp = torch.log_softmax(logits, dim=-1)
-            for r, (p, c) in enumerate(chunk):
-                positions = torch.arange(len(p) - 1, len(p) + len(c) - 1)
-                targets = torch.tensor(c)
-                results.append(logp[r, positions, targets].numpy().astype(np.float64))
-        return results
+        """Return, per pair, the log-probability of each continuation token given prompt + earlier tokens."""
+        return self.lm.logprob_tokens(prompts, continuations)
 
     def logprob(self, prompts: Sequence[str], continuations: Sequence[str]) -> np.ndarray:
         """Return the summed log-probability of each continuation given its prompt."""
@@ -300,21 +227,9 @@ class HFPolicy(BasePolicy):
 
     def choose(self, prompts: Sequence[str], candidates: Sequence[Sequence[str]]) -> list[int]:
         """Return, per prompt, the index of the candidate with the best mean log-probability per token."""
-        flat_p, flat_c, owner = [], [], []
-        for i, (p, cands) in enumerate(zip(prompts, candidates, strict=False)):
-            for c in cands:
-                flat_p.append(p)
-                flat_c.append(str(c))
-                owner.append(i)
-        scores = [t.mean() for t in self.logprob_tokens(flat_p, flat_c)]
-        best: list[tuple[float, int]] = [(-np.inf, 0)] * len(prompts)
-        counters = [0] * len(prompts)
-        for i, s in zip(owner, scores, strict=False):
-            if s > best[i][0]:
-                best[i] = (s, counters[i])
-            counters[i] += 1
+        scores = self.command_scores(prompts, candidates)
         self.model_calls += len(prompts)
-        return [b[1] for b in best]
+        return [int(np.argmax(row)) for row in scores]
 
     # ------------------------------------------------------------------ acting
     def act(self, observation: Any, info: dict[str, Any]) -> str:
@@ -330,40 +245,130 @@ class HFPolicy(BasePolicy):
         return self._act(observations, infos, list(slots) if slots is not None else list(range(len(observations))))
 
     def _act(self, observations: Sequence[Any], infos: Sequence[dict[str, Any]], slots: list[int]) -> list[str]:
-        prompts = [self.prompt(o, i, s) for o, i, s in zip(observations, infos, slots, strict=False)]
+        prompts = [self.prompt(o, i, s) for o, i, s in zip(observations, infos, slots, strict=True)]
         actions: list[str | None] = [None] * len(prompts)
+        details: list[dict[str, Any]] = [{} for _ in prompts]
         choice_rows = [r for r, i in enumerate(infos) if self.constrain and i.get("admissible_commands")]
         if choice_rows:
-            picks = self.choose(
-                [prompts[r] for r in choice_rows], [list(infos[r]["admissible_commands"]) for r in choice_rows]
-            )
-            for r, k in zip(choice_rows, picks, strict=False):
-                actions[r] = str(infos[r]["admissible_commands"][k])
+            self._act_by_choice(prompts, infos, slots, choice_rows, actions, details)
         rest = [r for r in range(len(prompts)) if actions[r] is None]
-        if rest:
-            variants = [mastermind_variant(infos[r]) if self.constrain else None for r in rest]
-            texts = self.generate([prompts[r] for r in rest], variants=variants if any(variants) else None)
-            for r, text in zip(rest, texts, strict=False):
+        for start in range(0, len(rest), self.batch_size):
+            chunk = rest[start : start + self.batch_size]
+            specs = [self._spec(infos[r], details[r]) if self.constrain else None for r in chunk]
+            rows, logps = self.lm.decode(
+                [prompts[r] for r in chunk],
+                self.max_new_tokens,
+                self._grammars(specs),
+                self.temperature,
+                [self._generator(slots[r]) for r in chunk],
+            )
+            for r, text, lp in zip(chunk, self._texts(rows), logps, strict=True):
                 actions[r] = parse_action(text, self.template)
+                if self.temperature > 0:
+                    details[r]["behaviour_logprob"] = lp
+            self.model_calls += len(chunk)
         for r, slot in enumerate(slots):
             self.history.add(slot, observations[r], actions[r])
+        self.last_details = details
         return [a if a is not None else "" for a in actions]
 
+    def _spec(self, info: dict[str, Any], detail: dict[str, Any]) -> tuple | None:
+        """Return a Mastermind row's grammar spec: the variant, and the guesses a skill's constraint allows."""
+        from .constraints import allowed_guesses
 
-def _has_processors(model: Any) -> bool:
-    """Whether the model's generation config asks for processors greedy decoding must apply (then: no caching)."""
-    config = getattr(model, "generation_config", None)
-    if config is None:
-        return False
-    return bool(
-        (config.repetition_penalty not in (None, 1.0))
-        or config.no_repeat_ngram_size
-        or getattr(config, "bad_words_ids", None)
-        or getattr(config, "suppress_tokens", None)
-    )
+        variant = mastermind_variant(info)
+        bound = skill_constraint(info)
+        if variant is None or bound is None:
+            return variant
+        allowed = allowed_guesses(variant, bound)
+        detail["constraint"] = "applied" if allowed is not None else "skipped"
+        return variant if allowed is None else (*variant, allowed)
 
+    def _act_by_choice(
+        self,
+        prompts: list[str],
+        infos: Sequence[dict[str, Any]],
+        slots: list[int],
+        rows: list[int],
+        actions: list[str | None],
+        details: list[dict[str, Any]],
+    ) -> None:
+        """Pick among admissible commands (those a skill's constraint allows): best score, or a sample."""
+        options = []
+        for r in rows:
+            commands = [str(c) for c in infos[r]["admissible_commands"]]
+            bound = skill_constraint(infos[r])
+            if bound is not None:
+                allowed = [c for c in commands if bound.allows(c)]
+                details[r]["constraint"] = "applied" if allowed else "skipped"
+                commands = allowed or commands
+            options.append(commands)
+        scores = self.command_scores([prompts[r] for r in rows], options)
+        for r, commands, row in zip(rows, options, scores, strict=True):
+            if self.temperature <= 0:
+                actions[r] = commands[int(np.argmax(row))]  # the first of equal scores, as before
+                continue
+            lp = self.torch.log_softmax(self.torch.tensor(row) / self.temperature, dim=-1)
+            k = int(self.torch.multinomial(lp.exp(), 1, generator=self._generator(slots[r])))
+            actions[r], details[r]["behaviour_logprob"] = commands[k], float(lp[k])
+        self.model_calls += len(rows)
 
-def _until_eos(tokens: list[int], eos: int | None) -> list[int]:
-    if eos is not None and eos in tokens:
-        return tokens[: tokens.index(eos)]
-    return tokens
+    def command_scores(self, prompts: Sequence[str], candidates: Sequence[Sequence[str]]) -> list[np.ndarray]:
+        """Return, per prompt, each candidate's mean log-probability per token (the choice's scores)."""
+        flat_p = [p for p, cands in zip(prompts, candidates, strict=True) for _ in cands]
+        flat_c = [str(c) for cands in candidates for c in cands]
+        means = [float(t.mean()) for t in self.lm.logprob_tokens(flat_p, flat_c)]
+        out, start = [], 0
+        for cands in candidates:
+            out.append(np.asarray(means[start : start + len(cands)], dtype=np.float64))
+            start += len(cands)
+        return out
+
+    # ------------------------------------------------------------------ the gate's numbers
+    def action_logprobs(
+        self,
+        observations: Sequence[Any],
+        infos: Sequence[dict[str, Any]],
+        actions: Sequence[str],
+        constraints: Sequence[Sequence[Any]],
+        temperature: float | None = None,
+    ) -> np.ndarray:
+        """Return ``(n, k)``: the log-probability of each action under the policy with each of ``k`` constraints.
+
+        ``constraints[i][j]`` is a bound constraint (or None: no skill constraint) for row ``i``.
+        The numbers are those of the distribution the policy samples from at ``temperature``
+        (default: its own, or 1 when it decodes greedily), renormalised over what each
+        constraint allows; an action a constraint excludes gets ``-inf``. The prompt is the
+        one the policy sees without history (slot -1).
+        """
+        t = temperature if temperature is not None else (self.temperature or 1.0)
+        prompts = [self.prompt(o, i, slot=-1) for o, i in zip(observations, infos, strict=True)]
+        k = max((len(c) for c in constraints), default=0)
+        out = np.zeros((len(actions), k))
+        command_rows = [r for r, i in enumerate(infos) if i.get("admissible_commands")]
+        if command_rows:
+            cmds = [[str(c) for c in infos[r]["admissible_commands"]] for r in command_rows]
+            scores = self.command_scores([prompts[r] for r in command_rows], cmds)
+            for r, commands, row in zip(command_rows, cmds, scores, strict=True):
+                for j, bound in enumerate(constraints[r]):
+                    allowed = [c for c in commands if bound is None or bound.allows(c)] or commands
+                    mask = np.array([c in allowed for c in commands])
+                    logits = np.where(mask, row / t, -np.inf)
+                    lse = np.logaddexp.reduce(logits[mask])
+                    out[r, j] = logits[commands.index(actions[r])] - lse if actions[r] in commands else -np.inf
+        rest = [r for r in range(len(actions)) if r not in set(command_rows)]
+        if rest:
+            grammars = []
+            for r in rest:
+                variant = mastermind_variant(infos[r])
+                specs = []
+                for bound in constraints[r]:
+                    spec = (
+                        self._spec({**infos[r], "procmem": {"constraint": bound}}, {}) if bound is not None else variant
+                    )
+                    specs.append(spec)
+                grammars.append(self._grammars(specs) if variant is not None else [None] * len(specs))
+            values = self.lm.token_logprobs([prompts[r] for r in rest], [actions[r] for r in rest], grammars, t)
+            for r, row in zip(rest, values, strict=True):
+                out[r, : len(row)] = row
+        return out

@@ -160,11 +160,13 @@ class PromptCache:
         return packed, [lanes[k].copy() for k in index], [logits[k][-1] for k in index]
 
     # ------------------------------------------------------------------ scoring
-    def score(self, prompts: Sequence[list[int]], continuations: Sequence[Sequence[list[int]]]) -> list[list[Any]]:
-        """Return per-token log-probabilities of each prompt's continuations; every prompt is encoded once.
+    def continuation_logits(
+        self, prompts: Sequence[list[int]], continuations: Sequence[Sequence[list[int]]]
+    ) -> list[list[Any]]:
+        """Return, per prompt and continuation, the ``(len(c), vocab)`` next-token logits before each of its tokens.
 
-        ``continuations[i]`` are scored after ``prompts[i]``: one pass encodes the prompts, one
-        more runs every continuation against them, without keeping the continuations' keys.
+        Row ``k`` of a continuation's logits predicts its token ``k``. One pass encodes the
+        prompts, one more runs every continuation against them, without keeping their keys.
         """
         torch = self.torch
         packed, lanes, last = self.prefill(prompts)
@@ -178,15 +180,22 @@ class PromptCache:
         out: list[list[Any]] = []
         k = 0
         for first, conts in zip(last, continuations, strict=True):
-            head = torch.log_softmax(first, dim=-1)
-            scored = []
+            rows = []
             for c in conts:
-                values = [float(head[c[0]])]
-                if len(c) > 1:
-                    logp = torch.log_softmax(logits[k], dim=-1)
-                    values += logp[torch.arange(len(c) - 1), torch.tensor(c[1:])].tolist()
-                scored.append(np.asarray(values, dtype=np.float64))
+                rows.append(torch.cat([first[None], logits[k]]) if len(c) > 1 else first[None])
                 k += 1
+            out.append(rows)
+        return out
+
+    def score(self, prompts: Sequence[list[int]], continuations: Sequence[Sequence[list[int]]]) -> list[list[Any]]:
+        """Return per-token log-probabilities of each prompt's continuations; every prompt is encoded once."""
+        torch = self.torch
+        out = []
+        for conts, rows in zip(continuations, self.continuation_logits(prompts, continuations), strict=True):
+            scored = []
+            for c, logits in zip(conts, rows, strict=True):
+                logp = torch.log_softmax(logits, dim=-1)
+                scored.append(logp[torch.arange(len(c)), torch.tensor(c)].numpy().astype(np.float64))
             out.append(scored)
         return out
 

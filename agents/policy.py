@@ -25,6 +25,10 @@ class Policy(Protocol):
     name: str
     model_calls: int
     generated_tokens: int
+    #: What the policy says about each action it returned last (one dict per action; may be empty):
+    #: ``behaviour_logprob`` (the log-probability of the action under the distribution it was drawn
+    #: from, constraints included) and ``constraint`` (``"applied"`` or ``"skipped"``). Logged with the step.
+    last_details: list[dict[str, Any]]
 
     def act(self, observation: Any, info: dict[str, Any]) -> Any:
         """Return the action for one observation (slot 0)."""
@@ -53,6 +57,7 @@ class BasePolicy:
     #: Counted by LLM policies; 0 for algorithmic agents (``summary.json``'s ``model_calls``).
     model_calls = 0
     generated_tokens = 0
+    last_details: list[dict[str, Any]] = []  # noqa: RUF012 - replaced, never mutated
 
     def act(self, observation: Any, info: dict[str, Any]) -> Any:  # pragma: no cover - abstract
         """Return the action for one observation."""
@@ -64,7 +69,13 @@ class BasePolicy:
         """Return ``[act(o, i) for o, i in zip(observations, infos)]``."""
         if len(observations) != len(infos):
             raise ValueError(f"{len(observations)} observations but {len(infos)} infos")
-        return [self.act(o, i) for o, i in zip(observations, infos, strict=False)]
+        actions, details = [], []
+        for o, i in zip(observations, infos, strict=True):
+            self.last_details = []
+            actions.append(self.act(o, i))
+            details.append(self.last_details[0] if self.last_details else {})
+        self.last_details = details
+        return actions
 
     def observe(self, observation: Any, info: dict[str, Any], action: Any, slot: int = 0) -> None:
         """Nothing to remember by default."""

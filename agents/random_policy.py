@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from procmem_gym.envs.mastermind.rules import format_guess
 
+from .constraints import allowed_guesses
 from .policy import BasePolicy
+from .prompts import mastermind_variant
+
+
+def skill_constraint(info: dict[str, Any]) -> Any:
+    """Return the bound constraint the active skill puts in ``info["procmem"]``, or None."""
+    procmem = info.get("procmem") if isinstance(info, dict) else None
+    return procmem.get("constraint") if isinstance(procmem, dict) else None
 
 
 class RandomPolicy(BasePolicy):
-    """Pick a random valid action, seeded.
+    """Pick a random valid action, seeded, within the active skill's constraint.
 
     What counts as valid is read from ``info``: ``admissible_commands`` when the env lists them
     (ALFWorld), the variant and history of a Mastermind game (a well-formed guess not made
-    before), otherwise a sample of ``action_space``.
+    before), otherwise a sample of ``action_space``. A constraint in ``info["procmem"]`` narrows
+    the choice to what it allows (a constraint that allows nothing is skipped); the step's
+    details then say so, with the log-probability of the action drawn.
 
     >>> policy = RandomPolicy(seed=0)
     >>> policy.act("", {"code_length": 4, "num_digits": 6, "allow_repeats": False, "history": []})
@@ -27,33 +39,72 @@ class RandomPolicy(BasePolicy):
     def __init__(self, seed: int | None = None, action_space: Any = None) -> None:
         self.seed = seed
         self.rng = np.random.default_rng(seed)
+        self._slot_rngs: dict[int, np.random.Generator] = {}
         self.action_space = action_space
 
     def reset(self, seed: int | None = None, index: int | None = None) -> None:
-        """Re-seed the generator when an episode seed is given (each episode then replays on its own)."""
-        if seed is not None:
-            # Mix in the policy's own seed so that the policy's draws are not the env's draws.
-            self.rng = np.random.default_rng([seed, 0 if self.seed is None else self.seed])
+        """Re-seed the generator (of one batch slot, or of all) when an episode seed is given."""
+        if seed is None:
+            return
+        # Mix in the policy's own seed so that the policy's draws are not the env's draws.
+        rng = np.random.default_rng([seed, 0 if self.seed is None else self.seed])
+        if index is None:
+            self.rng, self._slot_rngs = rng, {}
+        else:
+            self._slot_rngs[index] = rng
 
     def act(self, observation: Any, info: dict[str, Any]) -> str:
-        """Return one random valid action."""
+        """Return one random valid action (slot 0)."""
+        action, detail = self._act(info, self.rng)
+        self.last_details = [detail]
+        return action
+
+    def act_batch(
+        self, observations: Sequence[Any], infos: Sequence[dict[str, Any]], slots: Sequence[int] | None = None
+    ) -> list[Any]:
+        """Return one action per observation, each slot drawing from its own generator."""
+        if len(observations) != len(infos):
+            raise ValueError(f"{len(observations)} observations but {len(infos)} infos")
+        slots = list(slots) if slots is not None else list(range(len(infos)))
+        out = [self._act(i, self._slot_rngs.get(s, self.rng)) for i, s in zip(infos, slots, strict=True)]
+        self.last_details = [d for _, d in out]
+        return [a for a, _ in out]
+
+    def _act(self, info: dict[str, Any], rng: np.random.Generator) -> tuple[Any, dict[str, Any]]:
+        bound = skill_constraint(info)
         commands = info.get("admissible_commands")
         if commands:
-            return str(commands[int(self.rng.integers(len(commands)))])
+            options = [str(c) for c in commands]
+            detail: dict[str, Any] = {}
+            if bound is not None:
+                allowed = [c for c in options if bound.allows(c)]
+                detail["constraint"] = "applied" if allowed else "skipped"
+                options = allowed or options
+                detail["behaviour_logprob"] = -math.log(len(options))
+            return options[int(rng.integers(len(options)))], detail
         if "code_length" in info and "num_digits" in info:
-            return self._guess(info)
+            return self._guess(info, bound, rng)
         if self.action_space is None:
             raise ValueError("RandomPolicy needs info['admissible_commands'], a Mastermind info, or an action_space")
-        return self.action_space.sample()
+        return self.action_space.sample(), {}
 
-    def _guess(self, info: dict[str, Any]) -> str:
+    def _guess(self, info: dict[str, Any], bound: Any, rng: np.random.Generator) -> tuple[str, dict[str, Any]]:
+        if bound is not None:
+            variant = mastermind_variant(info)
+            allowed = allowed_guesses(variant, bound) if variant is not None else None
+            if allowed is not None:
+                row = allowed.codes[int(rng.integers(len(allowed)))]
+                return format_guess(row.tolist()), {
+                    "constraint": "applied",
+                    "behaviour_logprob": -math.log(len(allowed)),
+                }
         length, digits = int(info["code_length"]), int(info["num_digits"])
         tried = {tuple(h["guess"]) for h in info.get("history", ())}
         for _ in range(1000):
             if info.get("allow_repeats"):
-                guess = self.rng.integers(1, digits + 1, size=length)
+                guess = rng.integers(1, digits + 1, size=length)
             else:
-                guess = self.rng.choice(digits, size=length, replace=False) + 1
+                guess = rng.choice(digits, size=length, replace=False) + 1
             if tuple(int(d) for d in guess) not in tried:
-                return format_guess(guess)
+                return format_guess(guess), ({"constraint": "skipped"} if bound is not None else {})
         raise RuntimeError("could not find an untried guess in 1000 draws")

@@ -61,6 +61,7 @@ def _is_complete(folder: Path) -> bool:
 def build_cache(target: Path) -> None:
     """De-quantise the GGUF model and save it with its tokenizer as a transformers folder at ``target``."""
     _, transformers = require_torch()
+    transformers.utils.logging.disable_progress_bar()
     source = smollm2_package_dir()
     tokenizer = transformers.AutoTokenizer.from_pretrained(source, gguf_file=SMOLLM2_GGUF, local_files_only=True)
     model = transformers.AutoModelForCausalLM.from_pretrained(source, gguf_file=SMOLLM2_GGUF, local_files_only=True)
