@@ -164,6 +164,8 @@ class EpisodeRun:
         self._procmem: dict[str, Any] = no_skill_info()
         #: The concrete env action the active skill takes this step (inject mode), else None.
         self.skill_action: Any = None
+        #: What the policy said about this step's action (behaviour log-probability, constraint use), logged with it.
+        self.detail: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ who acts
     @property
@@ -189,7 +191,8 @@ class EpisodeRun:
         self.episode, self.seed, self.text = episode, seed, text
         self.return_, self.steps, self.in_episode = 0.0, 0, True
         self.transitions = []
-        self._refresh(self.tracker.begin(text) if self.tracker is not None else no_skill_info())
+        self.detail = {}
+        self._refresh(self.tracker.begin(text, seed) if self.tracker is not None else no_skill_info())
 
     def choose(self, policy_action: Any) -> tuple[Any, str]:
         """Return ``(action to send, source)``: the skill's action in inject mode when it has one."""
@@ -216,11 +219,16 @@ class EpisodeRun:
         done = bool(terminated or truncated)
         self.return_ += float(reward)
         skill_id = event = None
+        extra: dict[str, Any] = dict(self.detail)
+        self.detail = {}
+        if source == "skill":
+            extra["policy_action"] = policy_action
+        if self.tracker is not None and self.tracker.explored is not None:
+            extra["explored_skill"] = self.tracker.explored  # left inactive for this step by exploration
         if self.tracker is not None:
             skill_id, event, procmem = self.tracker.step(text, done)
         else:
             procmem = no_skill_info()
-        extra = {"policy_action": policy_action} if source == "skill" else {}
         if self.log is not None or self.keep_transitions:
             self.transitions.append(
                 Transition(
@@ -257,6 +265,10 @@ class EpisodeRun:
         self.skill_action = None  # info["procmem"] keeps showing the last observation's view
         return episode
 
+    def annotate(self, detail: dict[str, Any]) -> None:
+        """Keep what the policy said about the coming action, to log it with the step (``info``)."""
+        self.detail = dict(detail)
+
     def abandon(self) -> None:
         """Write an unfinished episode's transitions without an episode line (a resumed run cuts them)."""
         if self.in_episode:
@@ -285,13 +297,14 @@ def make_runs(
     update_memory: bool,
     success_key: str | None,
     keep_transitions: bool,
+    explore: float = 0.0,
 ) -> list[EpisodeRun]:
     """Return ``n`` episode runs sharing one memory and one log (one per env slot)."""
     return [
         EpisodeRun(
             mode,
             action_space,
-            SkillTracker(memory) if memory is not None and mode != "off" else None,
+            SkillTracker(memory, explore=explore) if memory is not None and mode != "off" else None,
             log,
             exclude,
             update_memory,

@@ -88,22 +88,28 @@ def run_episodes(
     seed: int = 0,
     on_episode: Callable[[EpisodeRecord], None] | None = None,
     max_steps: int = 10_000,
+    env_seeds: Sequence[int] | None = None,
+    policy_seeds: Sequence[int] | None = None,
 ) -> list[EpisodeRecord]:
     """Play the given episode indices and return their records (also kept in ``env.episodes``).
 
-    The wrapper says who acts: the policy is asked only when no skill injects the action, and
-    is told about the steps a skill took. ``max_steps`` guards against an env that never ends;
-    hitting it raises ``RuntimeError``. A ``KeyboardInterrupt`` propagates after the finished
-    episodes are on disk.
+    Episode ``i`` resets the env with seed ``seed + i`` (or ``env_seeds[i]``) and the policy
+    with the same seed (or ``policy_seeds[i]``). The wrapper says who acts: the policy is asked
+    only when no skill injects the action, and is told about the steps a skill took; what the
+    policy says about its action (``last_details``) is logged with it. ``max_steps`` guards
+    against an env that never ends; hitting it raises ``RuntimeError``. A ``KeyboardInterrupt``
+    propagates after the finished episodes are on disk.
     """
     records = []
     for index in episodes:
-        episode_seed = seed + index
-        policy.reset(seed=episode_seed)
+        episode_seed = env_seeds[index] if env_seeds is not None else seed + index
+        policy.reset(seed=policy_seeds[index] if policy_seeds is not None else episode_seed)
         obs, info = env.reset(seed=episode_seed)
         for _ in range(max_steps):
             if env.policy_needed:
                 action = policy.act(obs, info)
+                if policy.last_details:
+                    env.annotate(policy.last_details[0])
             else:
                 action = info["procmem"]["next_action"]  # the skill acts: no policy call
                 policy.observe(obs, info, action)
@@ -138,17 +144,35 @@ def run_vector_episodes(
     seed: int = 0,
     on_episode: Callable[[EpisodeRecord], None] | None = None,
     max_steps: int = 100_000,
+    policy_seeds: Sequence[int] | None = None,
 ) -> list[EpisodeRecord]:
     """Play ``episodes`` episodes on a memory-wrapped vector env, one batched policy call per step.
 
     ``env`` is built with ``episode_limit=episodes``. Sub-env ``i`` keeps its history in the
     policy's slot ``i``; the wrapper says which sub-envs need the policy this step (not the
     idle ones, not those about to be reset, not those whose skill acts), and the policy is
-    told about the steps skills took.
+    told about the steps skills took. With a vector env whose autoreset is disabled (what
+    :func:`make_env` makes), every episode has its own env seed and the policy's slot is
+    re-seeded for it (``policy_seeds[k]`` for the ``k``-th episode, else its env seed), so each
+    episode plays as it would in a single env.
     """
     n = env.num_envs
-    policy.reset(seed=seed)
+    offset = env._next_episode
+
+    def reseed(i: int) -> None:
+        if not env.seeded or not env.active[i]:
+            policy.reset(index=i)
+            return
+        episode = env.runs[i].episode
+        s = policy_seeds[episode - offset] if policy_seeds is not None else env.seed_of(episode)
+        policy.reset(seed=s, index=i)
+
+    if not env.seeded:
+        policy.reset(seed=seed)
     obs, info = env.reset(seed=seed)
+    if env.seeded:
+        for i in range(n):
+            reseed(i)
     seen = 0
     for _ in range(max_steps):
         if len(env.episodes) >= episodes:
@@ -161,11 +185,14 @@ def run_vector_episodes(
         ask = np.flatnonzero(env.policy_needed).tolist()
         if ask:
             chosen = policy.act_batch([obs[i] for i in ask], [infos[i] for i in ask], slots=ask)
-            for i, a in zip(ask, chosen, strict=False):
+            details = policy.last_details if len(policy.last_details) == len(ask) else [{}] * len(ask)
+            for i, a, detail in zip(ask, chosen, details, strict=True):
                 actions[i] = a
+                if detail:
+                    env.annotate(i, detail)
         obs, _, terminated, truncated, info = env.step(actions)
         for i in np.flatnonzero(np.logical_or(terminated, truncated)).tolist():
-            policy.reset(index=i)
+            reseed(i)
         while seen < len(env.episodes):
             if on_episode is not None:
                 on_episode(env.episodes[seen])
@@ -179,19 +206,29 @@ def make_env(env_id: str, num_envs: int = 1, **kwargs: Any) -> Any:
     """Return ``gymnasium.make(env_id)``, or a vector env of ``num_envs`` (its own vector entry point where it has one).
 
     The vector env gets its family's ``vector_kwargs`` (Mastermind: each game's history and
-    variant in ``info``, as the single env gives them). ``vectorization_mode="async"`` runs each
-    env in its own process (ALFWorld: 1.6x the steps/s of the default sync mode on 2 cores).
+    variant in ``info``, as the single env gives them) and its autoreset disabled, so that the
+    memory wrapper resets each finished sub-env with its next episode's own seed.
+    ``vectorization_mode="async"`` runs each env in its own process (ALFWorld: 1.6x the steps/s
+    of the default sync mode on 2 cores).
     """
     import gymnasium as gym
 
     if num_envs == 1:
         return gym.make(env_id, **kwargs)
+    from gymnasium.vector import AutoresetMode
+
     for key, value in family_of(env_id).vector_kwargs.items():
         kwargs.setdefault(key, value)
-    if kwargs.get("vectorization_mode") == "async":
-        # Observations travel through pipes, not gymnasium's shared memory, which stores a Text
-        # observation as a fixed-size code array and reads it back padded.
-        kwargs["vector_kwargs"] = {"shared_memory": False, **(kwargs.get("vector_kwargs") or {})}
+    mode = kwargs.get("vectorization_mode")
+    if gym.spec(env_id).vector_entry_point is not None and mode in (None, "vector_entry_point"):
+        kwargs.setdefault("autoreset_mode", AutoresetMode.DISABLED)
+    else:
+        vector_kwargs = {"autoreset_mode": AutoresetMode.DISABLED, **(kwargs.get("vector_kwargs") or {})}
+        if mode == "async":
+            # Observations travel through pipes, not gymnasium's shared memory, which stores a Text
+            # observation as a fixed-size code array and reads it back padded.
+            vector_kwargs.setdefault("shared_memory", False)
+        kwargs["vector_kwargs"] = vector_kwargs
     return gym.make_vec(env_id, num_envs=num_envs, **kwargs)
 
 
@@ -238,17 +275,26 @@ class Rollouts:
         update_memory: bool = True,
         keep_episodes: bool = False,
         on_episode: Callable[[EpisodeRecord], None] | None = None,
+        env_seeds: Sequence[int] | None = None,
+        policy_seeds: Sequence[int] | None = None,
+        explore: float = 0.0,
+        log_info_exclude: tuple[str, ...] = ("history", "procmem"),
     ) -> Played:
         """Play episodes ``start .. episodes - 1`` with ``memory`` in ``mode`` (``off`` without memory).
 
-        Episode ``i`` uses seed ``seed + i``. The log at ``log_path`` is written afresh, or
+        Episode ``i`` uses env seed ``seed + i`` (or ``env_seeds[i]``) and policy seed the same
+        (or ``policy_seeds[i]``), in a single env or a vector env alike, so rows played on the
+        same seeds are paired episode by episode. The log at ``log_path`` is written afresh, or
         continued with ``append`` (a resumed run: ``start`` is the number of episodes it holds).
-        With ``keep_episodes`` the finished episodes come back with their transitions.
+        With ``keep_episodes`` the finished episodes come back with their transitions; with
+        ``explore`` skills are left inactive with that probability per step (learning rollouts).
         """
         mode = mode if memory is not None else "off"
-        wrapper_kwargs: dict[str, Any] = {}
+        wrapper_kwargs: dict[str, Any] = {"explore": explore, "log_info_exclude": log_info_exclude}
         if self.num_envs > 1:
             wrapper_kwargs["episode_limit"] = episodes - start
+            if env_seeds is not None:
+                wrapper_kwargs["episode_seeds"] = list(env_seeds[start:episodes])
         wrapped = ProceduralMemoryWrapper(
             self.env,
             memory,
@@ -265,10 +311,23 @@ class Rollouts:
             if self.num_envs > 1:
                 # a resumed batched run starts its remaining episodes from seed + episodes done
                 records = run_vector_episodes(
-                    wrapped, policy, episodes - start, seed=seed + start, on_episode=on_episode
+                    wrapped,
+                    policy,
+                    episodes - start,
+                    seed=seed + start,
+                    on_episode=on_episode,
+                    policy_seeds=None if policy_seeds is None else list(policy_seeds[start:episodes]),
                 )
             else:
-                records = run_episodes(wrapped, policy, range(start, episodes), seed=seed, on_episode=on_episode)
+                records = run_episodes(
+                    wrapped,
+                    policy,
+                    range(start, episodes),
+                    seed=seed,
+                    on_episode=on_episode,
+                    env_seeds=env_seeds,
+                    policy_seeds=policy_seeds,
+                )
         finally:
             wrapped.finish_log()
         return Played(records, wrapped.finished)

@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from procmem_gym.memory import ProceduralMemory
 from procmem_gym.patterns import search
 from procmem_gym.skill import Skill
@@ -49,15 +51,22 @@ class SkillTracker:
     uses: dict[str, SkillUse] = field(default_factory=dict)
     candidates: list[tuple[str, float]] = field(default_factory=list)
     skill_steps: int = 0
+    #: Probability of leaving a skill whose activation holds inactive for a step (Skill-Pro: 0.3 in learning).
+    explore: float = 0.0
+    #: The skill left inactive on the current step by exploration, if any.
+    explored: str | None = None
+    text: str = ""
+    rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
 
-    def start(self) -> None:
-        """Forget the previous episode."""
+    def start(self, seed: int | None = None) -> None:
+        """Forget the previous episode (``seed`` seeds the exploration of this one)."""
         self.active, self.step_in_skill, self.slots = None, 0, {}
-        self.uses, self.candidates, self.skill_steps = {}, [], 0
+        self.uses, self.candidates, self.skill_steps, self.explored = {}, [], 0, None
+        self.rng = np.random.default_rng([0 if seed is None else seed, 0x5EED])
 
-    def begin(self, text: str) -> dict[str, Any]:
+    def begin(self, text: str, seed: int | None = None) -> dict[str, Any]:
         """Start an episode on its first observation; return ``info["procmem"]``."""
-        self.start()
+        self.start(seed)
         self.select(text)
         return self.info()
 
@@ -75,7 +84,12 @@ class SkillTracker:
         return skill_id, event, self.info()
 
     def select(self, text: str) -> None:
-        """With no skill active, activate the best skill whose activation holds for ``text``."""
+        """With no skill active, activate the best skill whose activation holds for ``text``.
+
+        With ``explore`` > 0 the skill is left inactive for this step with that probability
+        (seeded per episode), so that situations a skill covers also yield data without it.
+        """
+        self.text, self.explored = text, None
         if self.active is not None:
             self.candidates = []
             return
@@ -84,6 +98,9 @@ class SkillTracker:
             skill = self.memory.find(skill_id)
             if skill is None:
                 continue
+            if self.explore > 0 and self.rng.random() < self.explore:
+                self.explored = skill_id
+                return
             self.active, self.step_in_skill = skill, 0
             self.slots = self._capture(skill, text)
             self.uses.setdefault(skill_id, SkillUse()).activations += 1
@@ -118,13 +135,17 @@ class SkillTracker:
         skill = self.active
         if skill is None:
             return {"active_skill": None, "guidance": None, "next_action": None, "candidates": list(self.candidates)}
-        return {
+        out = {
             "active_skill": skill.id,
             "skill_name": skill.name,
             "guidance": fill(skill.execution.guidance, self.slots) or None,
             "next_action": skill.action(self.step_in_skill, self.slots),
             "candidates": list(self.candidates),
         }
+        if skill.execution.constraint is not None:
+            # the constraint filled in for this observation: the policy chooses among what it allows
+            out["constraint"] = skill.execution.constraint.bind(self.text, self.slots)
+        return out
 
     @staticmethod
     def _capture(skill: Skill, text: str) -> dict[str, str]:

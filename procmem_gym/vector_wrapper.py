@@ -23,6 +23,28 @@ from procmem_gym.transitions import Episode, EpisodeRecord, TransitionLog
 __all__ = ["ProceduralMemoryVectorWrapper", "env_info"]
 
 
+def splice_info(base: dict[str, Any], other: dict[str, Any], rows: np.ndarray) -> dict[str, Any]:
+    """Return a vector info with sub-envs ``rows`` taken from ``other`` and the rest from ``base``."""
+    out: dict[str, Any] = {}
+    n = len(rows)
+    keys = dict.fromkeys(k for d in (base, other) for k in d if not k.startswith("_"))
+    for key in keys:
+        values = np.empty(n, dtype=object)
+        mask = np.zeros(n, dtype=bool)
+        for source, take in ((base, ~rows), (other, rows)):
+            if key not in source:
+                continue
+            have = source.get("_" + key)
+            for i in np.flatnonzero(take):
+                if have is None or have[i]:
+                    try:
+                        values[i], mask[i] = source[key][i], True
+                    except (TypeError, IndexError, KeyError):
+                        continue
+        out[key], out["_" + key] = values, mask
+    return out
+
+
 def env_info(info: dict[str, Any], i: int) -> dict[str, Any]:
     """Return sub-env ``i``'s part of a vector info dict (keys whose ``_key`` mask is set for it)."""
     out = {}
@@ -60,14 +82,23 @@ class ProceduralMemoryVectorWrapper(VectorWrapper):
         episode_limit: int | None = None,
         success_key: str | None = None,
         keep_episodes: bool = False,
+        episode_seeds: Sequence[int] | None = None,
+        explore: float = 0.0,
         **unsupported: Any,
     ) -> None:
         super().__init__(env)
         if unsupported:
             raise UsageError(f"not supported for vector envs: {', '.join(unsupported)}")
         autoreset = env.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
-        if autoreset != AutoresetMode.NEXT_STEP:
-            raise UsageError(f"the memory wrapper needs next-step autoreset, the vector env uses {autoreset}")
+        if autoreset not in (AutoresetMode.NEXT_STEP, AutoresetMode.DISABLED):
+            raise UsageError(
+                f"the memory wrapper needs next-step or disabled autoreset, the vector env uses {autoreset}"
+            )
+        #: With autoreset disabled the wrapper resets finished sub-envs itself, each episode with its own seed.
+        self.seeded = autoreset == AutoresetMode.DISABLED
+        self.episode_seeds = list(episode_seeds) if episode_seeds is not None else None
+        self._reset_seed: int | None = None
+        self._offset = episode_offset
         memory = memory_from(memory)
         self.mode = mode = check_mode(mode, memory)
         self.memory, self.describe, self.update_memory = memory, describe, update_memory
@@ -82,6 +113,7 @@ class ProceduralMemoryVectorWrapper(VectorWrapper):
             update_memory,
             success_key,
             keep_episodes,
+            explore,
         )
         self.episodes: list[EpisodeRecord] = []
         self.finished: list[Episode] = []
@@ -118,6 +150,17 @@ class ProceduralMemoryVectorWrapper(VectorWrapper):
             ]
         )
 
+    def annotate(self, i: int, detail: dict[str, Any]) -> None:
+        """Log what the policy says about sub-env ``i``'s coming action with its next step."""
+        self.runs[i].annotate(detail)
+
+    def seed_of(self, episode: int) -> int | None:
+        """Return the env seed of episode number ``episode`` (None when the run gave none)."""
+        k = episode - self._offset
+        if self.episode_seeds is not None:
+            return self.episode_seeds[k] if 0 <= k < len(self.episode_seeds) else None
+        return None if self._reset_seed is None else self._reset_seed + k
+
     def _begin(self, i: int, obs: Any, info: dict[str, Any], seed: int | None) -> None:
         if self.episode_limit is not None and self._next_episode >= self.episode_limit:
             self.active[i] = False
@@ -130,17 +173,30 @@ class ProceduralMemoryVectorWrapper(VectorWrapper):
     def reset(
         self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None
     ) -> tuple[Any, dict[str, Any]]:
-        """Reset every sub-env and start N episodes."""
-        obs, info = self.env.reset(seed=seed, options=options)
+        """Reset every sub-env and start N episodes.
+
+        With autoreset disabled, episode ``k`` (counted from ``episode_offset``) plays with seed
+        ``seed + k`` (or ``episode_seeds[k]``), whichever sub-env plays it, as a single env would.
+        """
         n = self.num_envs
-        seeds = seed if isinstance(seed, list) else [None if seed is None else seed + i for i in range(n)]
+        if self.seeded and not isinstance(seed, list):
+            self._reset_seed = seed
+            seeds = [self.seed_of(self._next_episode + i) for i in range(n)]
+        else:
+            seeds = seed if isinstance(seed, list) else [None if seed is None else seed + i for i in range(n)]
+        obs, info = self.env.reset(seed=seeds if self.seeded else seed, options=options)
         for i in range(n):
             self._begin(i, obs[i], env_info(info, i), seeds[i])
         self._resetting[:] = False
         return obs, self._with_procmem(info)
 
     def step(self, actions: Sequence[Any]) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-        """Step all sub-envs (skill actions replace the policy's in inject mode) and log each transition."""
+        """Step all sub-envs (skill actions replace the policy's in inject mode) and log each transition.
+
+        With autoreset disabled, sub-envs whose episode ended are reset at once with their next
+        episode's seed: the returned observation is that episode's first one (the final
+        observation is in ``info["final_obs"]``), as with Gymnasium's same-step autoreset.
+        """
         n = self.num_envs
         sent, sources = list(actions), ["policy"] * n
         for i, run in enumerate(self.runs):
@@ -152,10 +208,10 @@ class ProceduralMemoryVectorWrapper(VectorWrapper):
             except (TypeError, ValueError):
                 pass
         obs, rewards, terminated, truncated, info = self.env.step(sent)
+        infos = [env_info(info, i) for i in range(n)]
         for i, run in enumerate(self.runs):
-            sub_info = env_info(info, i)
             if self._resetting[i]:  # this step reset sub-env i: a new episode starts, nothing to log
-                self._begin(i, obs[i], sub_info, None)
+                self._begin(i, obs[i], infos[i], None)
                 continue
             if not self.active[i]:
                 continue
@@ -163,18 +219,45 @@ class ProceduralMemoryVectorWrapper(VectorWrapper):
                 sent[i],
                 sources[i],
                 actions[i],
-                self.describe(obs[i], sub_info),
+                self.describe(obs[i], infos[i]),
                 float(rewards[i]),
                 bool(terminated[i]),
                 bool(truncated[i]),
-                sub_info,
+                infos[i],
             )
             if episode is not None:
                 self.episodes.append(episode.record)
                 if self.keep_episodes:
                     self.finished.append(episode)
-        self._resetting = np.logical_or(terminated, truncated)
+        done = np.logical_or(terminated, truncated)
+        if self.seeded:
+            if done.any():
+                obs, info = self._reset_finished(done, obs, info)
+        else:
+            self._resetting = done
         return obs, rewards, terminated, truncated, self._with_procmem(info)
+
+    def _reset_finished(self, done: np.ndarray, obs: Any, info: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        """Reset the finished sub-envs with their next episodes' seeds; return the spliced obs and info."""
+        n = self.num_envs
+        rows = np.flatnonzero(done).tolist()
+        seeds: list[int | None] = [None] * n
+        for k, i in enumerate(rows):
+            seeds[i] = self.seed_of(self._next_episode + k)
+        new_obs, new_info = self.env.reset(seed=seeds, options={"reset_mask": done.copy()})
+        final = np.empty(n, dtype=object)
+        for i in rows:
+            final[i] = obs[i]
+        spliced = splice_info(info, new_info, done)
+        spliced["final_obs"], spliced["_final_obs"] = final, done.copy()
+        if isinstance(obs, np.ndarray):
+            obs = obs.copy()
+            obs[done] = new_obs[done]
+        else:
+            obs = tuple(new_obs[i] if done[i] else obs[i] for i in range(n))
+        for i in rows:
+            self._begin(i, obs[i], env_info(new_info, i), seeds[i])
+        return obs, spliced
 
     def _with_procmem(self, info: dict[str, Any]) -> dict[str, Any]:
         info = dict(info)

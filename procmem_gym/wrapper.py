@@ -90,6 +90,7 @@ class ProceduralMemoryWrapper(gym.Wrapper, RecordConstructorArgs, metaclass=_Vec
         log_info_exclude: tuple[str, ...] = ("history", "procmem"),
         success_key: str | None = None,
         keep_episodes: bool = False,
+        explore: float = 0.0,
     ) -> None:
         memory = memory_from(memory)
         mode = check_mode(mode, memory)
@@ -118,6 +119,7 @@ class ProceduralMemoryWrapper(gym.Wrapper, RecordConstructorArgs, metaclass=_Vec
             update_memory,
             success_key,
             keep_episodes,
+            explore,
         )[0]
         #: Records of the episodes finished through this wrapper, in order.
         self.episodes: list[EpisodeRecord] = []
@@ -143,6 +145,10 @@ class ProceduralMemoryWrapper(gym.Wrapper, RecordConstructorArgs, metaclass=_Vec
     def policy_needed(self) -> bool:
         """Return whether the policy must choose this step's action (False when a skill injects it)."""
         return self.run.policy_needed
+
+    def annotate(self, detail: dict[str, Any]) -> None:
+        """Log what the policy says about its coming action (``behaviour_logprob``, ...) with the next step."""
+        self.run.annotate(detail)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
         """Reset the env, start a new episode in the log, and activate a skill for the first observation."""

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 from gymnasium import spaces
+from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
@@ -87,6 +88,7 @@ class MastermindVectorEnv(VectorEnv):
         observation_mode: str = "text",
         info_history: bool = False,
         render_mode: str | None = None,
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
     ) -> None:
         if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
             raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
@@ -96,6 +98,10 @@ class MastermindVectorEnv(VectorEnv):
             raise ValueError(f"error_allowance must be a non-negative integer, got {error_allowance!r}")
         if render_mode is not None:
             raise ValueError("MastermindVectorEnv has no render modes; render a single MastermindEnv instead")
+        autoreset_mode = AutoresetMode(autoreset_mode)
+        if autoreset_mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.DISABLED):
+            raise ValueError(f"autoreset_mode must be next-step or disabled, got {autoreset_mode}")
+        self.metadata = {**self.metadata, "autoreset_mode": autoreset_mode}
         self.rules = rules = MastermindRules(code_length, num_digits, max_turns, allow_repeats)
         self.num_envs = num_envs
         self.error_allowance = error_allowance
@@ -128,8 +134,10 @@ class MastermindVectorEnv(VectorEnv):
         self._turn = np.zeros(n, dtype=np.int64)
         self._errors = np.zeros(n, dtype=np.int64)
         self._autoreset = np.zeros(n, dtype=bool)
+        self._finished = np.zeros(n, dtype=bool)  # autoreset disabled: games that ended and wait for reset()
         self._history_text = [""] * n
         self._prompt = messages.prompt(rules)
+        self._last_obs = [self._prompt] * n
         self._example = rules.example()
         self._rows = np.arange(n)
         self._all = np.ones(n, dtype=bool)
@@ -137,18 +145,49 @@ class MastermindVectorEnv(VectorEnv):
         self._no_reasons = np.full(n, None, dtype=object)
 
     # ----------------------------------------------------------------- reset
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
-        """Start all N games; ``options={"secrets": array (N, code_length)}`` fixes the secrets."""
-        super().reset(seed=seed)
-        secrets = None if options is None else options.get("secrets")
-        self._start(self._all, secrets)
-        obs = (self._prompt,) * self.num_envs if self.observation_mode == "text" else self._history.copy()
+    def reset(
+        self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Any, dict[str, Any]]:
+        """Start the N games (or those ``options["reset_mask"]`` selects).
+
+        ``seed``: an int seeds the vector env's generator; a list gives each game its own seed,
+        and then game ``i`` gets exactly the secret the single env draws for ``seed[i]``.
+        ``options={"secrets": array (N, code_length)}`` fixes the secrets.
+        """
+        options = dict(options or {})
+        mask = options.pop("reset_mask", None)
+        mask = self._all if mask is None else np.asarray(mask, dtype=bool)
+        if mask.shape != (self.num_envs,) or not mask.any():
+            raise ValueError(f"options['reset_mask'] must be a bool array of shape ({self.num_envs},) with a True")
+        seeds = None
+        if isinstance(seed, (list, tuple)):
+            if len(seed) != self.num_envs:
+                raise ValueError(f"expected {self.num_envs} seeds, got {len(seed)}")
+            seeds = list(seed)
+        else:
+            super().reset(seed=seed)
+        self._start(mask, options.get("secrets"), seeds)
+        if self.observation_mode == "text":
+            self._last_obs = [self._prompt if m else o for m, o in zip(mask.tolist(), self._last_obs, strict=True)]
+            obs = tuple(self._last_obs)
+        else:
+            obs = self._history.copy()
         return obs, self._info(self._none, self._no_reasons)
 
-    def _start(self, mask: np.ndarray, secrets: Any = None) -> None:
+    def _draw(self, seed: int | None) -> list[int]:
+        """Return one secret: from a generator seeded with ``seed`` exactly as the single env draws it."""
+        rules = self.rules
+        rng = self.np_random if seed is None else seeding.np_random(seed)[0]
+        if rules.allow_repeats:
+            return rng.integers(1, rules.num_digits + 1, rules.code_length).tolist()
+        return (rng.permutation(rules.num_digits)[: rules.code_length] + 1).tolist()
+
+    def _start(self, mask: np.ndarray, secrets: Any = None, seeds: list[int | None] | None = None) -> None:
         rules = self.rules
         rows = np.flatnonzero(mask)
-        if secrets is not None:
+        if seeds is not None and secrets is None:
+            drawn = np.array([self._draw(seeds[i]) for i in rows.tolist()], dtype=np.int64)
+        elif secrets is not None:
             drawn = np.asarray(secrets, dtype=np.int64).reshape(self.num_envs, rules.code_length)[rows]
             for row in drawn.tolist():
                 rules.parse(format_guess(row))  # the same validation as a guess: range and repeats
@@ -166,6 +205,7 @@ class MastermindVectorEnv(VectorEnv):
         self._turn[rows] = 0
         self._errors[rows] = 0
         self._autoreset[rows] = False
+        self._finished[rows] = False
         if self.observation_mode == "text":
             for i in rows.tolist():
                 self._history_text[i] = ""
@@ -175,7 +215,7 @@ class MastermindVectorEnv(VectorEnv):
         """Score N guesses; games that ended on the previous step are reset and ignore their action."""
         rules = self.rules
         n, length = self.num_envs, rules.code_length
-        resetting = self._autoreset.copy()  # _start clears the flags in place
+        resetting = self._autoreset | self._finished  # a copy: _start clears the flags in place
         active = ~resetting
         guesses, why = self._parse(actions, active)
         keys = np.clip(guesses, 0, self.base - 1).astype(np.int64) @ self._weights
@@ -234,6 +274,15 @@ class MastermindVectorEnv(VectorEnv):
             reasons = self._no_reasons.copy()
             reasons[list(why)] = list(why.values())
         obs = self._observe_step(guesses, black, white, reasons, valid, won, out_of_turns, too_many_errors, rewards)
+        if self.metadata["autoreset_mode"] == AutoresetMode.DISABLED:
+            # finished games stay finished until reset() with a reset_mask starts them again
+            self._finished = self._finished | terminated
+            if self.observation_mode == "text":
+                self._last_obs = [
+                    last if r else o for r, o, last in zip(resetting.tolist(), obs, self._last_obs, strict=True)
+                ]
+                obs = tuple(self._last_obs)
+            return obs, rewards, terminated, np.zeros(n, dtype=bool), self._info(won, reasons)
         if resetting.any():
             self._start(resetting)
             if self.observation_mode == "text":
@@ -293,7 +342,7 @@ class MastermindVectorEnv(VectorEnv):
         rules = self.rules
         out = [""] * self.num_envs
         for i in range(self.num_envs):
-            if self._autoreset[i]:
+            if self._autoreset[i] or self._finished[i]:
                 continue
             if valid[i]:
                 text, b, w, turn = format_guess(guesses[i].tolist()), int(black[i]), int(white[i]), int(self._turn[i])
