@@ -1,4 +1,14 @@
-"""The skill score: a success-weighted, usage-aware, recency-decayed value (ProcMEM's maintenance).
+"""The skill score: how much a skill is worth keeping (ProcMEM's maintenance).
+
+Two kinds (``ScoreConfig.kind``):
+
+``"gain"`` (the learners'): the skill's gain over the no-skill baseline — the group-relative
+advantages of the episodes that used it — as a lower confidence bound, Skill-Pro's
+``mean gain - c * sqrt(ln(1 + t) / n)`` (``t``: episodes the memory has recorded, ``n``: gains of
+the skill). A skill without gains yet keeps the score it was admitted with. It is harmful, and
+pruned, once ``n >= min_episodes`` and even the upper bound is below 0.
+
+``"success"`` (the default for hand-made memories)::
 
     value    = (return_sum + prior * m) / (episodes + m)          Bayesian mean return
     success  = (successes + prior * m) / (episodes + m)           Bayesian success rate
@@ -6,9 +16,6 @@
     recency  = 0.5 ** ((clock - last_used) / half_life)           the memory's episode clock
     score    = recency * (success_weight * success + (1 - success_weight) * value)
                        * (1 - evidence_weight + evidence_weight * evidence)
-
-The priors keep a new skill's score moderate instead of 0 or 1, evidence rewards skills that
-have proven themselves many times, and recency lets skills that stopped firing fade out.
 """
 
 from __future__ import annotations
@@ -31,10 +38,21 @@ class ScoreConfig:
     half_life: float = 200.0
     prune_below: float = 0.1
     min_episodes: int = 3  # a skill is never pruned for its score before it was used this often
+    kind: str = "success"
+    bound: float = 0.2  # c of the gain's confidence bound (Skill-Pro)
 
 
-def score(stats: SkillStats, clock: int, config: ScoreConfig = ScoreConfig()) -> float:
-    """Return a skill's score from its stats at the memory's episode ``clock``."""
+def gain_bound(stats: SkillStats, clock: int, config: ScoreConfig) -> float:
+    """Return the half-width of the gain's confidence bound."""
+    return config.bound * math.sqrt(math.log(1 + max(clock, 1)) / max(stats.gain_n, 1))
+
+
+def score(stats: SkillStats, clock: int, config: ScoreConfig = ScoreConfig(), current: float = 0.0) -> float:
+    """Return a skill's score from its stats at the memory's episode ``clock`` (``current``: its score now)."""
+    if config.kind == "gain":
+        if stats.gain_n == 0:
+            return current
+        return stats.gain_sum / stats.gain_n - gain_bound(stats, clock, config)
     m, prior = config.prior_weight, config.prior
     value = (stats.return_sum + prior * m) / (stats.episodes + m)
     success = (stats.successes + prior * m) / (stats.episodes + m)
@@ -45,6 +63,10 @@ def score(stats: SkillStats, clock: int, config: ScoreConfig = ScoreConfig()) ->
     return recency * quality * (1 - config.evidence_weight + config.evidence_weight * evidence)
 
 
-def prunable(stats: SkillStats, skill_score: float, config: ScoreConfig = ScoreConfig()) -> bool:
-    """Return whether a skill scores too low after enough use to judge it."""
+def prunable(stats: SkillStats, skill_score: float, config: ScoreConfig = ScoreConfig(), clock: int = 0) -> bool:
+    """Return whether a skill scores too low (``gain``: is harmful) after enough use to judge it."""
+    if config.kind == "gain":
+        if stats.gain_n < config.min_episodes:
+            return False
+        return stats.gain_sum / stats.gain_n + gain_bound(stats, clock, config) < 0
     return stats.episodes >= config.min_episodes and skill_score < config.prune_below

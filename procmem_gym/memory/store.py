@@ -227,13 +227,24 @@ class ProceduralMemory:
                 return_sum=st.return_sum + float(episode_return),
                 last_used=self.clock,
             )
-            self._skills[skill_id] = skill.with_(stats=stats, score=score(stats, self.clock, self.score_config))
+            self._skills[skill_id] = skill.with_(
+                stats=stats, score=score(stats, self.clock, self.score_config, skill.score)
+            )
         self.clock += 1
+
+    def record_gain(self, skill_id: str, gain: float) -> None:
+        """Add one episode's gain over its baseline to a skill's stats (learners; the ``gain`` score reads them)."""
+        skill = self._skills.get(skill_id)
+        if skill is None:
+            return
+        st = skill.stats
+        stats = replace(st, gain_sum=st.gain_sum + gain, gain_sq=st.gain_sq + gain * gain, gain_n=st.gain_n + 1)
+        self._skills[skill_id] = skill.with_(stats=stats)
 
     def rescore(self) -> None:
         """Recompute every skill's score at the current clock."""
         for sid, s in list(self._skills.items()):
-            self._skills[sid] = s.with_(score=score(s.stats, self.clock, self.score_config))
+            self._skills[sid] = s.with_(score=score(s.stats, self.clock, self.score_config, s.score))
 
     def maintain(self) -> MaintenanceReport:
         """Score, prune low scorers, merge near-duplicates, enforce capacity; every removal is an event."""
@@ -242,10 +253,9 @@ class ProceduralMemory:
         self.rescore()
         pruned = []
         for s in self.skills:
-            if prunable(s.stats, s.score, self.score_config):
-                self.remove(
-                    s.id, "prune", {"reason": "low score", "score": round(s.score, 4), "episodes": s.stats.episodes}
-                )
+            if prunable(s.stats, s.score, self.score_config, self.clock):
+                reason = "harmful: its gain is below 0" if self.score_config.kind == "gain" else "low score"
+                self.remove(s.id, "prune", {"reason": reason, "score": round(s.score, 4), "episodes": s.stats.episodes})
                 pruned.append(s.id)
         merged = self._merge_duplicates()
         over = []
