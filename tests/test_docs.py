@@ -28,6 +28,9 @@ MODULES = [
     "procmem_gym.agents.mastermind_solver",
     "procmem_gym.agents.random_policy",
     "procmem_gym.agents.prompts",
+    "procmem_gym.constraint",
+    "procmem_gym.evaluation",
+    "procmem_gym.learning.gate",
 ]
 
 

@@ -28,7 +28,13 @@ def _check_fits(name: str, env_id: str) -> None:
 
 
 def make_policy(
-    name: str, env_id: str, action_space: gym.Space | None, seed: int, console: Any = None, dtype: str | None = None
+    name: str,
+    env_id: str,
+    action_space: gym.Space | None,
+    seed: int,
+    console: Any = None,
+    dtype: str | None = None,
+    device: str | None = None,
 ) -> Policy:
     """Return the policy ``name`` describes, checked against the env ``env_id``."""
     if name == "random":
@@ -52,11 +58,11 @@ def make_policy(
             console.print(
                 f"first use of smollm2: de-quantising the GGUF model into {cached_smollm2_dir()} (once, ~20 s)"
             )
-        return load_smollm2(env_id=env_id, dtype=dtype)
+        return load_smollm2(env_id=env_id, dtype=dtype, device=device)
     if name.startswith("hf:"):
         from procmem_gym.agents.hf_policy import HFPolicy
 
-        return HFPolicy.from_pretrained(name[3:], env_id=env_id, name=name, dtype=dtype)
+        return HFPolicy.from_pretrained(name[3:], env_id=env_id, name=name, dtype=dtype, device=device)
     if name.startswith("openai:"):
         from procmem_gym.agents.openai_policy import OpenAIPolicy, parse_openai_agent
 

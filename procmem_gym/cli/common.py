@@ -21,6 +21,7 @@ from procmem_gym.runner import Rollouts, RunSummary
 __all__ = [
     "CommandError",
     "add_env_kwarg",
+    "add_model_options",
     "parse_env_kwargs",
     "open_rollouts",
     "progress_bar",
@@ -33,6 +34,20 @@ __all__ = [
 
 class CommandError(ProcMemError, RuntimeError):
     """A command that cannot run as asked; the message says what to change."""
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    """Add ``--dtype`` and ``--device``, the options of a local model agent (``smollm2``, ``hf:PATH``)."""
+    parser.add_argument(
+        "--dtype",
+        choices=("float32", "bfloat16"),
+        default=None,
+        help="weights of a local LLM agent: float32 (default; exact log-probabilities for the PPO gate) or "
+        "bfloat16 (about 1.7x faster on CPUs with AVX512-BF16/AMX, log-probabilities within ~0.1 nats)",
+    )
+    parser.add_argument(
+        "--device", default="auto", help="where a local LLM agent runs: auto (CUDA when available, default), cpu, cuda"
+    )
 
 
 def add_env_kwarg(parser: argparse.ArgumentParser) -> None:

@@ -15,11 +15,13 @@ from rich.console import Console
 from rich.table import Table
 
 from procmem_gym.agents.policy import Policy
+from procmem_gym.agents.prompts import template_for
 from procmem_gym.atomic import write_json_atomic
 from procmem_gym.cli.agents import AGENTS_HELP, make_policy
 from procmem_gym.cli.common import (
     CommandError,
     add_env_kwarg,
+    add_model_options,
     check_positive,
     interrupted,
     open_rollouts,
@@ -29,7 +31,7 @@ from procmem_gym.cli.common import (
 from procmem_gym.errors import InputNotFoundError
 from procmem_gym.learning.loop import Learner, resume_point
 from procmem_gym.memory import ProceduralMemory, count_tokens
-from procmem_gym.runner import Rollouts, summarize
+from procmem_gym.runner import Rollouts
 from procmem_gym.transitions import Episode
 
 EVAL_SEED = 100_000  # evaluation episodes never share seeds with training episodes
@@ -44,16 +46,36 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--agent", default="smollm2", help=AGENTS_HELP)
     p.add_argument("--method", choices=("npppo", "memp"), default="npppo")
     p.add_argument("--iterations", type=int, default=3)
-    p.add_argument("--episodes", type=int, default=8, help="training episodes per iteration")
-    p.add_argument("--eval-episodes", type=int, default=16, help="episodes of the before/after evaluation (0: none)")
+    p.add_argument("--episodes", type=int, default=32, help="training episodes per iteration (tasks x group)")
+    p.add_argument("--group", type=int, default=4, help="npppo: sampling seeds per task (group-relative advantages)")
+    p.add_argument(
+        "--eval-episodes", type=int, default=100, help="episodes of each evaluation row, paired by seed (0: none)"
+    )
     p.add_argument("--memory", default=None, help="memory file to learn into (default OUT/memory.json)")
     p.add_argument("--mode", choices=("inject", "guide"), default="inject", help="how skills act during rollouts")
     p.add_argument(
         "--update", choices=("vanilla", "validation", "adjustment"), default="validation", help="MemP update"
     )
     p.add_argument("--num-envs", type=int, default=8)
-    p.add_argument("--trust", type=float, default=4.0, help="PPO gate: bound on the mean |log ratio| (nats)")
-    p.add_argument("--dtype", choices=("float32", "bfloat16"), default=None)
+    p.add_argument("--teacher", default=None, help="an agent whose actions are the better ones (e.g. solver)")
+    p.add_argument("--writer", default=None, help="an agent that writes semantic gradients (e.g. hf:PATH)")
+    p.add_argument("--temperature", type=float, default=1.0, help="npppo: sampling temperature of learning rollouts")
+    p.add_argument("--explore", type=float, default=0.3, help="npppo: probability of leaving an active skill out")
+    p.add_argument("--trust", type=float, default=1.5, help="PPO gate: bound on the mean |log ratio| (nats)")
+    p.add_argument(
+        "--no-gate", action="store_true", help="ablation: every candidate is admitted (no gate, no confirmation)"
+    )
+    p.add_argument(
+        "--gate-rule",
+        choices=("screen", "improve"),
+        default="screen",
+        help="PPO gate: screen (not significantly worse, then the paired confirmation decides) or improve (strict PPO)",
+    )
+    p.add_argument("--no-constraints", action="store_true", help="ablation: no constraint skills (text guidance only)")
+    p.add_argument(
+        "--transfer", action="append", default=[], metavar="ENV", help="also evaluate the memory on ENV, repeatable"
+    )
+    add_model_options(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="runs/learn")
     p.add_argument("--resume", action="store_true", help="continue from the last finished iteration in --out")
@@ -123,25 +145,6 @@ def build_cmd(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-def evaluate(
-    rollouts: Rollouts, policy: Policy, memory: ProceduralMemory | None, mode: str, episodes: int, seed: int, log: Path
-) -> dict[str, Any]:
-    """Play evaluation episodes (memory stats are not updated) and return their summary numbers."""
-    calls, tokens = policy.model_calls, policy.generated_tokens
-    records = rollouts.play(policy, memory, mode, episodes, seed, log, update_memory=False).records
-    s = summarize(
-        records,
-        rollouts.env_id,
-        getattr(policy, "name", "policy"),
-        0.0,
-        skills=len(memory) if memory else 0,
-        memory_tokens=memory.tokens() if memory else 0,
-        model_calls=policy.model_calls - calls,
-        generated_tokens=policy.generated_tokens - tokens,
-    )
-    return s.to_dict()
-
-
 def _settings(args: argparse.Namespace, env_kwargs: dict[str, Any]) -> dict[str, Any]:
     """Return the settings a resumed run must share (recorded in ``state.json``)."""
     settings = {
@@ -151,6 +154,14 @@ def _settings(args: argparse.Namespace, env_kwargs: dict[str, Any]) -> dict[str,
         "mode": args.mode,
         "seed": args.seed,
         "update": args.update,
+        "episodes": args.episodes,
+        "group": args.group,
+        "teacher": args.teacher,
+        "temperature": args.temperature,
+        "explore": args.explore,
+        "gate": not args.no_gate,
+        "gate_rule": args.gate_rule,
+        "constraints": not args.no_constraints,
     }
     if env_kwargs:
         settings["env_kwargs"] = env_kwargs
@@ -166,7 +177,22 @@ def _learner(
     if args.method == "npppo":
         from procmem_gym.learning.npppo import NPPOConfig, NPPOLearner
 
-        return NPPOLearner(args.env, policy, memory, out, NPPOConfig(**loop, trust=args.trust), rollouts, **hooks)
+        config = NPPOConfig(
+            **loop,
+            group=args.group,
+            temperature=args.temperature,
+            explore=args.explore,
+            trust=args.trust,
+            gate=not args.no_gate,
+            gate_rule=args.gate_rule,
+            constraints=not args.no_constraints,
+        )
+        teacher = writer = None
+        if args.teacher:
+            teacher = make_policy(args.teacher, args.env, rollouts.action_space, args.seed)
+        if args.writer:
+            writer = make_policy(args.writer, args.env, rollouts.action_space, args.seed, dtype=args.dtype)
+        return NPPOLearner(args.env, policy, memory, out, config, rollouts, teacher=teacher, writer=writer, **hooks)
     from procmem_gym.learning.memp_online import MempConfig, MempLearner
 
     return MempLearner(args.env, policy, memory, out, MempConfig(**loop, update=args.update), rollouts, **hooks)
@@ -191,7 +217,9 @@ def learn_cmd(args: argparse.Namespace, console: Console) -> int:
     memory = _memory(args, out)
     rollouts = open_rollouts(args.env, args.num_envs, env_kwargs)
     try:
-        policy = make_policy(args.agent, args.env, rollouts.action_space, args.seed, console, dtype=args.dtype)
+        policy = make_policy(
+            args.agent, args.env, rollouts.action_space, args.seed, console, dtype=args.dtype, device=args.device
+        )
         with progress_bar(console, transient=True) as progress:
             task = progress.add_task("iteration", total=args.episodes)
 
@@ -225,22 +253,84 @@ def learn_cmd(args: argparse.Namespace, console: Console) -> int:
 def _evaluation(
     console: Console, args: argparse.Namespace, rollouts: Rollouts, policy: Policy, memory: ProceduralMemory, out: Path
 ) -> None:
-    """Evaluate no memory and the learned memory on the same seeds; write ``evaluation.json``; print a table."""
+    """Evaluate the rows on the same seeds; write ``evaluation.json``; print the table and the skills."""
+    from procmem_gym.learning.evaluate import evaluate_rows
+    from procmem_gym.learning.npppo import describe_pool
+
     seed = args.seed + EVAL_SEED
-    before = evaluate(rollouts, policy, None, "off", args.eval_episodes, seed, out / "eval-before.jsonl")
-    after = evaluate(rollouts, policy, memory, args.mode, args.eval_episodes, seed, out / "eval-after.jsonl")
-    write_json_atomic(out / "evaluation.json", {"no_memory": before, "learned_memory": after})
-    table = Table(title=f"{args.env}, {args.agent}: {args.eval_episodes} evaluation episodes (same seeds)")
-    for col in ("", "mean return", "success", "reuse", "skills", "memory tokens", "model calls / ep"):
+    results = evaluate_rows(rollouts, _rows(args, policy, memory, args.env), args.eval_episodes, seed, out)
+    document = _document(results, args.eval_episodes, seed)
+    for env_id in args.transfer:
+        with open_rollouts(env_id, args.num_envs, {}) as other:
+            policy.template = template_for(env_id)
+            rows = _rows(args, policy, memory, env_id)[:2]
+            transfer = evaluate_rows(other, rows, args.eval_episodes, seed, out / "transfer" / env_id.split("/")[-1])
+            policy.template = template_for(args.env)
+        document.setdefault("transfer", {})[env_id] = _document(transfer, args.eval_episodes, seed)
+        console.print(results_table(transfer, f"transfer to {env_id}: {args.eval_episodes} paired episodes"))
+    write_json_atomic(out / "evaluation.json", document)
+    console.print(results_table(results, f"{args.env}, {args.agent}: {args.eval_episodes} paired evaluation episodes"))
+    console.print("learned skills:")
+    for line in describe_pool(memory) or ["(none)"]:
+        console.print(f"  - {line}", highlight=False)
+
+
+def _rows(args: argparse.Namespace, policy: Policy, memory: ProceduralMemory, env_id: str) -> list:
+    """Return the evaluation rows that fit the env: no memory, learned, random with it, the reference agent."""
+    from procmem_gym.agents import RandomPolicy
+    from procmem_gym.envs.families import family_of
+    from procmem_gym.learning.evaluate import Row
+
+    rows = [
+        Row("no memory", policy, None, "off", "eval-before.jsonl"),
+        Row(f"learned memory ({args.mode})", policy, memory, args.mode, "eval-after.jsonl"),
+        Row("random agent + learned memory", RandomPolicy(seed=args.seed), memory, args.mode, "eval-random.jsonl"),
+    ]
+    for name in family_of(env_id).agents:
+        rows.append(
+            Row(f"{name} (reference)", make_policy(name, env_id, None, args.seed), None, "off", f"eval-{name}.jsonl")
+        )
+    return rows
+
+
+def _document(results: list, episodes: int, seed: int) -> dict[str, Any]:
+    """Return ``evaluation.json``: the rows, their comparisons with no memory (and the keys of earlier versions)."""
+    rows = {r.row.name: r.summary for r in results}
+    return {
+        "episodes": episodes,
+        "seeds": [seed, seed + episodes - 1],
+        "no_memory": results[0].summary,
+        "learned_memory": results[1].summary if len(results) > 1 else None,
+        "rows": rows,
+        "against_no_memory": {r.row.name: r.against_baseline.to_dict() for r in results[1:]},
+    }
+
+
+def results_table(results: list, title: str) -> Table:
+    """Return the evaluation table: each row's numbers and its paired difference with no memory."""
+    table = Table(title=title)
+    table.add_column("", no_wrap=True)
+    for col in (
+        "mean return",
+        "success",
+        "reuse",
+        "steps",
+        "model calls / ep",
+        "vs no memory (95% CI)",
+        "McNemar p",
+    ):
         table.add_column(col, justify="right")
-    for name, s in (("no memory", before), (f"learned ({args.mode})", after)):
+    for r in results:
+        s, c = r.summary, r.against_baseline
+        diff = "" if c is None else f"{c.mean_difference:+.3f} [{c.ci_low:+.3f}, {c.ci_high:+.3f}]"
         table.add_row(
-            name,
+            r.row.name,
             f"{s['mean_return']:.3f}",
             f"{s['success_rate']:.0%}",
             f"{s['reuse_rate']:.0%}",
-            str(s["skills"]),
-            str(s["memory_tokens"]),
+            f"{s['mean_steps']:.1f}",
             f"{s['model_calls'] / max(s['episodes'], 1):.1f}",
+            diff,
+            "" if c is None else f"{c.success_p:.2g}",
         )
-    console.print(table)
+    return table

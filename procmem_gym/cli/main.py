@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from procmem_gym import __version__
-from procmem_gym.cli import alfworld_cmd, memory_cmd
+from procmem_gym.cli import alfworld_cmd, compare_cmd, memory_cmd
 from procmem_gym.cli import learn as learn_cmd
 from procmem_gym.cli import run as run_cmd
 from procmem_gym.errors import ProcMemError
@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     memory_cmd.add_parser(subparsers)
     learn_cmd.add_parsers(subparsers)
     alfworld_cmd.add_parser(subparsers)
+    compare_cmd.add_parser(subparsers)
     return parser
 
 

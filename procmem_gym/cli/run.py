@@ -14,6 +14,7 @@ from procmem_gym.cli.agents import AGENTS_HELP, make_policy
 from procmem_gym.cli.common import (
     CommandError,
     add_env_kwarg,
+    add_model_options,
     check_positive,
     default_out,
     open_rollouts,
@@ -48,12 +49,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--num-envs", type=int, default=1, help="step N envs as one vector env, one batched policy call per step"
     )
-    p.add_argument(
-        "--dtype",
-        choices=("float32", "bfloat16"),
-        default=None,
-        help="weights of an LLM agent (default float32; bfloat16 is much faster in batches on AMX CPUs)",
-    )
+    add_model_options(p)
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     add_env_kwarg(p)
     p.set_defaults(func=main)
@@ -109,7 +105,9 @@ def main(args: argparse.Namespace, console: Console) -> int:
         snapshot = out / "memory.json"
         memory = ProceduralMemory.load(snapshot if args.resume and snapshot.exists() else args.memory)
     rollouts = open_rollouts(args.env, args.num_envs, run.env_kwargs)
-    policy = make_policy(args.agent, args.env, rollouts.action_space, args.seed, console, dtype=args.dtype)
+    policy = make_policy(
+        args.agent, args.env, rollouts.action_space, args.seed, console, dtype=args.dtype, device=args.device
+    )
     # written once the env and agent exist, so a run that cannot start leaves no folder behind
     write_json_atomic(out / "config.json", {**run.config, "episodes": args.episodes})
     watch = Stopwatch(float(run.previous.get("seconds", 0.0)))

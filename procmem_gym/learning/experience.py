@@ -9,7 +9,18 @@ from dataclasses import dataclass
 from procmem_gym.errors import UsageError
 from procmem_gym.transitions import Episode, Transition, group_episodes, read_log
 
-__all__ = ["Episode", "Segment", "load_episodes", "split_segments", "advantages", "Sample", "samples_for"]
+__all__ = [
+    "Episode",
+    "Segment",
+    "load_episodes",
+    "split_segments",
+    "advantages",
+    "group_advantages",
+    "Sample",
+    "samples_for",
+    "Decision",
+    "decisions",
+]
 
 
 @dataclass(frozen=True)
@@ -96,3 +107,46 @@ def samples_for(pairs: Sequence[tuple[Segment, float]], policy_only: bool = Fals
         for tr in seg.steps
         if not policy_only or tr.action_source == "policy"
     ]
+
+
+def group_advantages(episodes: Sequence[Episode]) -> list[float]:
+    """Return each episode's group-relative advantage: its return minus the mean of its group.
+
+    A group is the episodes of one task (the same env seed) played with different sampling
+    seeds, as Skill-Pro and GRPO compute it; an episode alone in its group gets 0.
+    """
+    groups: dict[object, list[float]] = {}
+    for e in episodes:
+        groups.setdefault(e.record.seed, []).append(e.return_)
+    means = {k: sum(v) / len(v) for k, v in groups.items()}
+    return [e.return_ - means[e.record.seed] for e in episodes]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One action the policy chose, with everything the learner reads about it."""
+
+    observation: str
+    info: dict
+    action: str
+    advantage: float  # the episode's group-relative advantage, spread over its steps
+    task: object  # the episode's env seed
+    skill: str | None  # the skill active when it was chosen
+    won: bool  # the step that won the episode
+    explored: bool  # a skill's activation held but exploration left it inactive
+
+
+def decisions(episodes: Sequence[Episode], advantage: Sequence[float]) -> list[Decision]:
+    """Return the decisions the policy made in the episodes (steps a skill injected are not the policy's)."""
+    out = []
+    for e, adv in zip(episodes, advantage, strict=True):
+        for tr in e.transitions:
+            if tr.action_source != "policy":
+                continue
+            won = bool(tr.reward > 0 and tr.terminated and e.record.success)
+            out.append(
+                Decision(
+                    tr.observation, tr.info, tr.action, adv, e.record.seed, tr.skill, won, "explored_skill" in tr.info
+                )
+            )
+    return out

@@ -168,6 +168,11 @@ class Learner:
             on_episode=self.on_episode if progress else None,
         ).episodes
 
+    def collect(self, iteration: int, log: Path) -> list[Episode]:
+        """Play the iteration's rollouts with the current memory (seeds ``seed + 1000 * iteration + k``)."""
+        cfg = self.config
+        return self.rollout(log, cfg.seed + 1000 * iteration, self.memory, cfg.mode, cfg.episodes)
+
     def improve(self, iteration: int, episodes: Sequence[Episode]) -> None:
         """Propose, gate and apply changes to the memory from an iteration's episodes (events record them)."""
         raise NotImplementedError
@@ -180,7 +185,7 @@ class Learner:
             shutil.rmtree(folder)  # an unfinished earlier attempt at this iteration
         folder.mkdir(parents=True)
         self.memory.iteration = i
-        episodes = self.rollout(folder / "transitions.jsonl", cfg.seed + 1000 * i, self.memory, cfg.mode, cfg.episodes)
+        episodes = self.collect(i, folder / "transitions.jsonl")
         events_before = len(self.memory.events)
         self.improve(i, episodes)
         changes = [e.kind for e in self.memory.events[events_before:]]

@@ -1,42 +1,52 @@
-"""Non-Parametric PPO (ProcMEM): evolve the skill pool from rollouts, semantic gradients and the PPO gate.
+"""Non-Parametric PPO (ProcMEM): evolve the skill pool from rollouts, contrast, semantic gradients and the gate.
 
-One iteration:
+One iteration (DESIGN.md section 5):
 
-1. Roll out ``episodes`` episodes with the current memory (``mode``: inject or guide), logged.
-2. Advantages per skill use: episode return minus a baseline (:func:`advantages`).
-3. For every skill that was used: the semantic gradient (the model's critique and ``k``
-   revisions, :mod:`semantic`), each revision through the PPO gate; the first admitted one
-   becomes the skill's next version.
-4. New skills: decisions of the better-than-average episodes that no skill steered are mined
-   into situation -> action rules (:mod:`abstraction`); each rule goes through the gate
-   against acting without a skill, on the logged decisions its activation covers.
-5. Maintenance (score, prune, merge, capacity); the memory is saved atomically and the
-   iteration is checkpointed, so ``resume`` continues from the last finished iteration.
+1. **Rollouts that explore.** ``tasks`` tasks (env seeds), each played ``group`` times with
+   different sampling seeds: the policy samples (``temperature``) under the grammar and any
+   active constraint, logging each action's behaviour log-probability; a skill whose activation
+   holds is left inactive with probability ``explore`` (Skill-Pro's ε = 0.3), so covered
+   situations also yield data without it.
+2. **Group-relative advantages**: an episode's return minus its task group's mean, spread over
+   its steps.
+3. **Candidates**, from the first half of the tasks: constraints mined from contrast
+   (:mod:`procmem_gym.learning.contrast`: statements that hold for a teacher's actions in the same
+   states, or for the actions that won, and fail for the agent's others), each a revision of
+   the skill that covers its situation or a new skill; and, with a ``writer``, semantic
+   gradients (revised guidance) for the ``max_parents`` most used skills with ``min_segments``
+   uses or more.
+4. **The gate**, on the other half of the tasks (:class:`~procmem_gym.learning.gate.PPOGate`):
+   the clipped surrogate of exact constrained ratios, within the trust bound.
+5. **The confirmation** of the best candidate that passed: a paired rollout on fresh tasks with
+   and without it (the same env and sampling seeds), admitted when the lower confidence bound
+   of the mean gain is above 0. A revision joins the pool beside its parent.
+6. **Maintenance**: every skill's gain over its task groups, a lower confidence bound of it as
+   the score, harmful skills pruned, the pool kept to ``capacity``.
 
-Every admitted, rejected (with the gate's numbers or the parse error), pruned or merged
-candidate is an event of the memory file.
+Every admitted, rejected, pruned or merged candidate is an event with its numbers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from procmem_gym.learning.abstraction import decisions_of, mine_rules, rule_skill
-from procmem_gym.learning.experience import Sample, advantages, samples_for
-from procmem_gym.learning.gate import GateDecision, PPOGate, RolloutGate
+from procmem_gym.agents.policy import Policy
+from procmem_gym.learning.contrast import Candidate, Labelled, candidate_skill, mine_constraints
+from procmem_gym.learning.experience import Decision, decisions, group_advantages
+from procmem_gym.learning.gate import Confirmation, GateDecision, PairedConfirmation, PPOGate
 from procmem_gym.learning.loop import IterationReport, Learner
-from procmem_gym.learning.semantic import gradient_prompt, parse_candidates
+from procmem_gym.learning.situations import first_line
 from procmem_gym.memory import ProceduralMemory
 from procmem_gym.patterns import search
-from procmem_gym.skill import Skill
+from procmem_gym.skill import LIMITS, Skill
 from procmem_gym.tracking import SkillTracker, fill
 from procmem_gym.transitions import Episode
 
-__all__ = ["NPPOConfig", "IterationReport", "NPPOLearner"]
+__all__ = ["NPPOConfig", "IterationReport", "NPPOLearner", "describe_pool", "hindsight_labels"]
 
 
 @dataclass(frozen=True)
@@ -44,132 +54,450 @@ class NPPOConfig:
     """Settings of a learning run (saved with its checkpoint)."""
 
     iterations: int = 3
-    episodes: int = 8
-    num_envs: int = 1
+    episodes: int = 32  # per iteration: tasks x group
+    group: int = 4  # sampling seeds per task
+    num_envs: int = 8
     mode: str = "inject"
-    k: int = 2
+    temperature: float = 1.0
+    explore: float = 0.3
+    k: int = 3
+    max_parents: int = 2
+    min_segments: int = 6
     eps: float = 0.2
-    margin: float = 0.01
-    trust: float = 4.0  # see PPOGate
-    baseline: str = "mean"
-    semantic: bool = True
-    max_new_skills: int = 8
-    max_samples: int = 32
-    min_support: int = 2
-    rollout_episodes: int = 8  # paired validation episodes per candidate when the policy has no log-probabilities
+    trust: float = 1.5
+    margin: float = 0.0
+    gate: bool = True  # False: every candidate is admitted, unjudged (the "gate off" ablation)
+    gate_rule: str = "screen"  # PPOGate's rule: "screen" (not significantly worse) or "improve" (strict PPO)
+    confirm: bool = True  # False: the gate alone decides
+    confirm_episodes: int = 16
+    confirm_level: float = 0.95
+    constraints: bool = True  # False: no constraint candidates (text guidance only)
+    coverage: float = 0.9
+    capacity: int = 10
+    max_samples: int = 256  # gate samples per candidate
     seed: int = 0
 
-
-def _guidance_info(skill: Skill | None, observation: str) -> dict[str, Any]:
-    if skill is None:
-        return {}
-    values = SkillTracker._capture(skill, observation)
-    return {"procmem": {"guidance": fill(skill.execution.guidance, values), "skill_name": skill.name}}
+    @property
+    def tasks(self) -> int:
+        """Return the number of distinct tasks per iteration."""
+        return max(1, self.episodes // max(1, self.group))
 
 
 class NPPOLearner(Learner):
-    """Learn procedural memory online with Non-Parametric PPO."""
+    """Learn procedural memory online with Non-Parametric PPO (see the module docstring).
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    ``teacher``: a policy whose actions in the agent's states are the better ones (MemP's
+    strong-to-weak setting); ``writer``: a model that writes semantic gradients (need not be the
+    actor).
+    """
+
+    def __init__(self, *args: Any, teacher: Policy | None = None, writer: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         cfg = self.config
-        self.gate = PPOGate(eps=cfg.eps, margin=cfg.margin, trust=cfg.trust)
+        self.teacher, self.writer = teacher, writer
+        self.gate = PPOGate(eps=cfg.eps, margin=cfg.margin, trust=cfg.trust, rule=cfg.gate_rule)
+        self.confirmation = PairedConfirmation(level=cfg.confirm_level)
+        self.memory.capacity = cfg.capacity
+        self.memory.score_config = replace(self.memory.score_config, kind="gain", min_episodes=cfg.min_segments)
+
+    # ------------------------------------------------------------------ the loop
+    def rollout_plan(self, i: int) -> tuple[list[int], list[int]]:
+        """Return the env and policy seeds of iteration ``i``'s rollouts: each task ``group`` times."""
+        cfg = self.config
+        tasks = [cfg.seed + 1000 * i + t for t in range(cfg.tasks)]
+        env_seeds = [s for s in tasks for _ in range(cfg.group)]
+        policy_seeds = [10_000_000 + 100_000 * i + 100 * t + g for t in range(cfg.tasks) for g in range(cfg.group)]
+        return env_seeds, policy_seeds
+
+    def play(
+        self,
+        log: Any,
+        memory: ProceduralMemory | None,
+        env_seeds: list[int],
+        policy_seeds: list[int],
+        explore: float,
+        progress: bool = True,
+    ) -> list[Episode]:
+        """Play sampled episodes on given seeds (the policy at the learning temperature)."""
+        saved = getattr(self.policy, "temperature", None)
+        if saved is not None:
+            self.policy.temperature = self.config.temperature
+        try:
+            return self.rollouts.play(
+                self.policy,
+                memory,
+                self.config.mode,
+                len(env_seeds),
+                0,
+                log,
+                keep_episodes=True,
+                env_seeds=env_seeds,
+                policy_seeds=policy_seeds,
+                explore=explore,
+                on_episode=self.on_episode if progress else None,
+                log_info_exclude=("procmem",),
+            ).episodes
+        finally:
+            if saved is not None:
+                self.policy.temperature = saved
+
+    def collect(self, i: int, log: Any) -> list[Episode]:
+        """Play iteration ``i``'s rollouts with the current memory, exploring."""
+        env_seeds, policy_seeds = self.rollout_plan(i)
+        return self.play(log, self.memory, env_seeds, policy_seeds, self.config.explore)
 
     def improve(self, iteration: int, episodes: Sequence[Episode]) -> None:
-        """Semantic gradients for the skills that were used, then new skills mined from the better episodes."""
-        if self.config.semantic and hasattr(self.policy, "generate"):
-            self._revise(advantages(episodes, self.config.baseline))
-        self._extract(list(episodes))
+        """Propose, gate, confirm; record the skills' gains; every decision is an event."""
+        cfg = self.config
+        advantage = group_advantages(episodes)
+        self._record_gains(episodes, advantage)
+        tasks = sorted({e.record.seed for e in episodes}, key=str)
+        propose_tasks = set(tasks[0::2])
+        all_decisions = decisions(episodes, advantage)
+        propose = [d for d in all_decisions if d.task in propose_tasks]
+        held_out = [d for d in all_decisions if d.task not in propose_tasks]
+        candidates = self._propose(propose)
+        if not candidates:
+            # nothing to gate: say why, so that a short run still tells the user what happened
+            self.memory.record("reject", None, {"stage": "propose", "reason": self._why_nothing(propose)})
+        passed: list[tuple[float, Skill, Skill | None, GateDecision]] = []
+        for (skill, parent), decision in zip(candidates, self._gate_all(candidates, held_out), strict=True):
+            if not cfg.gate:  # the "gate off" ablation: every candidate is admitted as it comes
+                self._admit(skill, parent, decision, None)
+            elif decision.accepted:
+                # screen: the proposal's own order (best separation first); strict PPO: the surrogate's gain
+                key = -len(passed) if cfg.gate_rule == "screen" else decision.surrogate_new - decision.surrogate_old
+                passed.append((key, skill, parent, decision))
+            else:
+                self._reject(skill, parent, "gate", decision)
+        passed.sort(key=lambda p: -p[0])
+        confirmed: set[tuple[str, ...]] = set()
+        for rank, (_, skill, parent, decision) in enumerate(passed):
+            situation = tuple(skill.activation.patterns)
+            if not cfg.confirm:
+                self._admit(skill, parent, decision, None)
+            elif situation in confirmed:
+                self._reject(
+                    skill, parent, "confirmation", decision, "a better candidate for this situation was admitted"
+                )
+            elif rank >= cfg.max_parents:
+                self._reject(skill, parent, "confirmation", decision, "not among the best candidates this iteration")
+            else:
+                confirmation = self._confirm(iteration, rank, skill, parent)
+                if confirmation.accepted:
+                    self._admit(skill, parent, decision, confirmation)
+                    confirmed.add(situation)
+                else:
+                    self._reject(skill, parent, "confirmation", decision, confirmation=confirmation)
+
+    def _reject(
+        self,
+        skill: Skill,
+        parent: Skill | None,
+        stage: str,
+        decision: GateDecision,
+        reason: str | None = None,
+        confirmation: Confirmation | None = None,
+    ) -> None:
+        """Record a rejected candidate with the numbers that rejected it."""
+        detail: dict[str, Any] = {"name": skill.name, "parent": parent.id if parent else None, "stage": stage}
+        if reason is not None:
+            detail["reason"] = reason
+        detail["gate"] = decision.to_dict()
+        if confirmation is not None:
+            detail["confirmation"] = confirmation.to_dict()
+        detail["candidate"] = skill.to_dict()
+        self.memory.record("reject", skill.id, detail)
 
     # ------------------------------------------------------------------ candidates
-    def _logprob(self) -> Callable | None:
-        fn = getattr(self.policy, "logprob", None)
-        prompt = getattr(self.policy, "prompt", None)
-        return fn if callable(fn) and callable(prompt) else None
-
-    def _gate(self, samples: list[Sample], old: Skill | None, new: Skill) -> GateDecision:
-        logprob = self._logprob()
-        if logprob is None:
-            return self._rollout_gate(old, new)
-        rng = np.random.default_rng([self.config.seed, len(self.memory.events)])
-        if len(samples) > self.config.max_samples:
-            samples = [samples[k] for k in sorted(rng.choice(len(samples), self.config.max_samples, replace=False))]
-        prompt = self.policy.prompt
-        try:
-            return self.gate.evaluate(
-                samples,
-                logprob,
-                lambda obs: prompt(obs, _guidance_info(old, obs), slot=-1),
-                lambda obs: prompt(obs, _guidance_info(new, obs), slot=-1),
-            )
-        except NotImplementedError:  # e.g. an OpenAI-compatible server
-            return self._rollout_gate(old, new)
-
-    def _rollout_gate(self, old: Skill | None, new: Skill) -> GateDecision:
-        """Paired validation rollouts (same seeds) with the current memory and with the candidate in it."""
+    def _propose(self, propose: list[Decision]) -> list[tuple[Skill, Skill | None]]:
+        """Return ``(candidate, parent)`` pairs: mined constraints, then semantic gradients."""
         cfg = self.config
-        gate = RolloutGate(episodes=cfg.rollout_episodes, margin=cfg.margin)
-        folder = self.out / f"iter-{self.memory.iteration:03d}" / "gate"
-        count = len(self.memory.events)
+        out: list[tuple[Skill, Skill | None]] = []
+        if cfg.constraints:
+            labelled = self._labelled(propose)
+            for candidate in mine_constraints(labelled, coverage=cfg.coverage, k=cfg.k)[: cfg.k]:
+                parent = self._covering(candidate)
+                skill = candidate_skill(
+                    candidate, env=self.env_id, agent=getattr(self.policy, "name", None), parent=parent
+                )
+                if skill.id not in self.memory and not self._same_as_pool(skill):
+                    out.append((skill, parent))
+        if self.writer is not None:
+            out += self._semantic_gradients(propose)
+        return out
 
-        def run_with(use_candidate: bool, seeds: list[int]) -> list[float]:
-            trial = ProceduralMemory.from_dict(self.memory.to_dict(), embedder=self.memory.embedder)
-            if use_candidate:
-                if old is not None and old.id in trial:
-                    trial.update(old.id, new)
-                elif new.id not in trial:
-                    trial.add(new)
-            log = folder / f"{count}-{'new' if use_candidate else 'old'}.jsonl"
-            folder.mkdir(parents=True, exist_ok=True)
-            episodes = self.rollout(log, seeds[0], trial, cfg.mode, len(seeds), update_memory=False, progress=False)
-            return [e.return_ for e in episodes]
+    def _labelled(self, propose: list[Decision]) -> list[Labelled]:
+        """Return better/worse actions: the teacher's against the agent's, else hindsight labels.
 
-        return gate.evaluate(
-            run_with, [cfg.seed + 500_000 + 1000 * self.memory.iteration + k for k in range(cfg.rollout_episodes)]
+        Without a teacher the better actions come in hindsight from the tasks that were won
+        (:func:`hindsight_labels`), over this iteration's proposal tasks and every earlier
+        iteration's tasks (the gate only reads this iteration's held-out tasks).
+        """
+        if self.teacher is not None:
+            out = []
+            for d in propose:
+                best = self.teacher.act(d.observation, d.info)
+                out.append(Labelled(d.observation, str(best), True))
+                if str(best) != d.action:
+                    out.append(Labelled(d.observation, d.action, False))
+            return out
+        return hindsight_labels(self._earlier_decisions() + propose)
+
+    def _why_nothing(self, propose: list[Decision]) -> str:
+        """Return why no candidate came out of this iteration's proposal data."""
+        cfg = self.config
+        if not cfg.constraints and self.writer is None:
+            return "constraint candidates are off (--no-constraints) and there is no --writer"
+        if not propose:
+            return "the policy made no decision in the proposal tasks"
+        if self.teacher is None and not any(d.won for d in self._earlier_decisions() + propose):
+            return (
+                "no task has been won yet, so there are no hindsight labels (better actions); "
+                "play more episodes or give a --teacher"
+            )
+        return "no constraint separates the better actions from the worse ones in any situation class"
+
+    def _earlier_decisions(self) -> list[Decision]:
+        """Return the decisions of the iterations before this one, read back from their logs."""
+        from procmem_gym.learning.experience import load_episodes
+
+        cached = getattr(self, "_earlier", None)
+        if cached is not None and cached[0] == self.memory.iteration:
+            return cached[1]
+        out: list[Decision] = []
+        for i in range(self.memory.iteration):
+            log = self.out / f"iter-{i:03d}" / "transitions.jsonl"
+            if log.exists():
+                episodes = load_episodes(log)
+                out += decisions(episodes, group_advantages(episodes))
+        self._earlier = (self.memory.iteration, out)
+        return out
+
+    def _covering(self, candidate: Candidate) -> Skill | None:
+        """Return the skill in memory that covers the candidate's situation (its parent), if any."""
+        for skill in self.memory.skills:
+            if candidate.situation.pattern in skill.activation.patterns:
+                return skill
+        return None
+
+    def _same_as_pool(self, skill: Skill) -> bool:
+        c = skill.execution.constraint
+        return any(
+            s.execution.constraint == c and s.activation.patterns == skill.activation.patterns
+            for s in self.memory.skills
         )
 
-    def _revise(self, adv: dict) -> None:
-        """Semantic gradient and gate for every skill that was used."""
-        used = [(sid, pairs) for sid, pairs in adv.items() if self.memory.find(sid) is not None]
-        if not used:
-            return
-        prompts = [gradient_prompt(self.memory.get(sid), pairs, self.config.k) for sid, pairs in used]
-        answers = self.policy.generate(prompts, max_new_tokens=320)
-        for (sid, pairs), answer in zip(used, answers, strict=False):
-            skill = self.memory.get(sid)
-            critique, candidates, errors = parse_candidates(answer, skill, self.config.k)
-            for error in errors:
-                self.memory.record("reject", sid, {"reason": error, "critique": critique[:300]})
-            samples = samples_for(pairs)
-            for candidate in candidates:
-                decision = self._gate(samples, skill, candidate)
-                if decision.accepted:
-                    self.memory.update(sid, candidate, detail={"gate": decision.to_dict(), "critique": critique[:300]})
-                    break
-                self.memory.record("reject", sid, {"candidate": candidate.to_dict(), "gate": decision.to_dict()})
+    def _semantic_gradients(self, propose: list[Decision]) -> list[tuple[Skill, Skill | None]]:
+        """Revised guidance for the most used skills, written by the writer (always well formed)."""
+        from procmem_gym.learning.semantic import guidance_prompt
 
-    def _extract(self, episodes: list[Episode]) -> None:
-        """Mine new skills from the better-than-average episodes and gate each against acting without a skill."""
-        if not episodes:
-            return
-        mean = float(np.mean([e.return_ for e in episodes]))
-        good = [e for e in episodes if e.return_ > mean or e.record.success]
-        rules = mine_rules(decisions_of(good), self.config.min_support)
-        for rule in rules[: self.config.max_new_skills]:
-            skill = rule_skill(rule, "npppo", env=self.env_id, agent=getattr(self.policy, "name", None))
-            if skill.id in self.memory:
+        cfg = self.config
+        uses: dict[str, list[Decision]] = {}
+        for d in propose:
+            if d.skill is not None:
+                uses.setdefault(d.skill, []).append(d)
+        parents = [s for s in sorted(uses, key=lambda k: -len(uses[k])) if len(uses[s]) >= cfg.min_segments]
+        out = []
+        for sid in parents[: cfg.max_parents]:
+            parent = self.memory.find(sid)
+            if parent is None:
                 continue
-            # the logged decisions in the situations the new skill covers, good and bad episodes alike
-            samples = [
-                Sample(tr.observation, tr.action, e.return_ - mean)
-                for e in episodes
-                for tr in e.transitions
-                if tr.skill is None and search(rule.pattern, tr.observation) is not None
-            ]
-            decision = self._gate(samples, None, skill)
-            if decision.accepted:
-                self.memory.add(skill, {"source": "extraction", "support": rule.support, "gate": decision.to_dict()})
-            else:
-                self.memory.record(
-                    "reject", skill.id, {"name": skill.name, "source": "extraction", "gate": decision.to_dict()}
+            ranked = sorted(uses[sid], key=lambda d: -d.advantage)
+            prompts = [guidance_prompt(parent, ranked, k) for k in range(cfg.k)]
+            for text in self.writer.generate(prompts, max_new_tokens=96):
+                guidance = " ".join(text.split())[: LIMITS["guidance"]]
+                if len(guidance) < 12:
+                    self.memory.record("reject", sid, {"stage": "writer", "reason": "empty or unusable guidance"})
+                    continue
+                child = parent.with_(execution=replace(parent.execution, guidance=guidance))
+                child = Skill.from_dict(
+                    {
+                        **child.to_dict(),
+                        "id": None,
+                        "stats": None,
+                        "score": 0.0,
+                        "lineage": {
+                            "parent": parent.id,
+                            "version": parent.lineage.version + 1,
+                            "method": "npppo",
+                            "env": self.env_id,
+                            "agent": getattr(self.policy, "name", None),
+                        },
+                    }
                 )
+                out.append((child, parent))
+        return out
+
+    # ------------------------------------------------------------------ gate and confirmation
+    def _relevant(self, skill: Skill, held_out: list[Decision]) -> list[int]:
+        """Return the held-out decisions the candidate's activation covers (a seeded sample of ``max_samples``)."""
+        relevant = [
+            k
+            for k, d in enumerate(held_out)
+            if any(search(p, d.observation) is not None for p in skill.activation.patterns)
+        ]
+        if len(relevant) > self.config.max_samples:
+            rng = np.random.default_rng([self.config.seed, self.memory.iteration, len(relevant)])
+            relevant = [relevant[k] for k in sorted(rng.choice(len(relevant), self.config.max_samples, replace=False))]
+        return relevant
+
+    def _gate_all(self, candidates: list[tuple[Skill, Skill | None]], held_out: list[Decision]) -> list[GateDecision]:
+        """Return the gate's decision for each candidate, on the held-out decisions its activation covers.
+
+        The exact constrained log-probabilities of every candidate come from one pass over the
+        decisions any candidate covers: each prompt is encoded once, and the behaviour's and all
+        candidates' constraints are renormalised over the same logits.
+        """
+        covers = [self._relevant(skill, held_out) for skill, _ in candidates]
+        log_ratios: list[np.ndarray] = [np.zeros(len(c)) for c in covers]
+        if hasattr(self.policy, "action_logprobs") and any(covers):
+            rows = sorted(set().union(*map(set, covers)))
+            where = {k: r for r, k in enumerate(rows)}
+            cover_sets = [set(c) for c in covers]
+            constraints: list[list[Any]] = []
+            for k in rows:
+                d = held_out[k]
+                row = [self._behaviour_constraint(d)]
+                for (skill, _), cover in zip(candidates, cover_sets, strict=True):
+                    bound = None
+                    if skill.execution.constraint is not None and k in cover:
+                        bound = skill.execution.constraint.bind(
+                            d.observation, SkillTracker._capture(skill, d.observation)
+                        )
+                    row.append(bound)
+                constraints.append(row)
+            values = self.policy.action_logprobs(
+                [held_out[k].observation for k in rows],
+                [held_out[k].info for k in rows],
+                [held_out[k].action for k in rows],
+                constraints,
+            )
+            for c, ((skill, _), cover) in enumerate(zip(candidates, covers, strict=True)):
+                idx = [where[k] for k in cover]
+                log_ratio = values[idx, c + 1] - values[idx, 0]
+                if skill.execution.guidance and not skill.execution.constraint and cover:
+                    log_ratio = log_ratio + self._guidance_log_ratio(skill, [held_out[k] for k in cover])
+                log_ratios[c] = log_ratio
+        return [
+            self.gate.decide(log_ratio, np.array([held_out[k].advantage for k in cover]))
+            for log_ratio, cover in zip(log_ratios, covers, strict=True)
+        ]
+
+    def _guidance_log_ratio(self, skill: Skill, relevant: list[Decision]) -> np.ndarray:
+        """Return how a text candidate's guidance moves each logged action: scored under both prompts."""
+        prompt = self.policy.prompt
+        old = [prompt(d.observation, {**d.info, "procmem": self._procmem_of(d)}, slot=-1) for d in relevant]
+        new = [prompt(d.observation, {**d.info, "procmem": _guidance(skill, d.observation)}, slot=-1) for d in relevant]
+        actions = [d.action for d in relevant]
+        return self.policy.logprob(new, actions) - self.policy.logprob(old, actions)
+
+    def _behaviour_constraint(self, d: Decision) -> Any:
+        """Return the constraint that applied when the decision was made (None: none)."""
+        if d.skill is None or d.info.get("constraint") != "applied":
+            return None
+        skill = self.memory.find(d.skill)
+        if skill is None or skill.execution.constraint is None:
+            return None
+        return skill.execution.constraint.bind(d.observation, SkillTracker._capture(skill, d.observation))
+
+    def _procmem_of(self, d: Decision) -> dict[str, Any]:
+        skill = self.memory.find(d.skill) if d.skill else None
+        return _guidance(skill, d.observation) if skill is not None else {}
+
+    def _confirm(self, iteration: int, rank: int, skill: Skill, parent: Skill | None) -> Confirmation:
+        """Play fresh tasks with and without the candidate on the same seeds; return the verdict."""
+        cfg = self.config
+        n = cfg.confirm_episodes
+        env_seeds = [cfg.seed + 500_000 + 1000 * iteration + 100 * rank + k for k in range(n)]
+        policy_seeds = [20_000_000 + 100_000 * iteration + 1000 * rank + k for k in range(n)]
+        folder = self.out / f"iter-{iteration:03d}" / "confirm"
+        folder.mkdir(parents=True, exist_ok=True)
+        trial = ProceduralMemory.from_dict(self.memory.to_dict(), embedder=self.memory.embedder)
+        trial.add(skill)
+        results = {}
+        for name, memory in (("without", self.memory), ("with", trial)):
+            played = self.rollouts.play(
+                self.policy,
+                memory,
+                cfg.mode,
+                n,
+                0,
+                folder / f"{rank}-{name}.jsonl",
+                update_memory=False,
+                keep_episodes=False,
+                env_seeds=env_seeds,
+                policy_seeds=policy_seeds,
+            )
+            results[name] = {r.seed: r.return_ for r in played.records}
+        seeds = [s for s in env_seeds if s in results["with"] and s in results["without"]]
+        return self.confirmation.decide([results["with"][s] for s in seeds], [results["without"][s] for s in seeds])
+
+    def _admit(
+        self, skill: Skill, parent: Skill | None, decision: GateDecision, confirmation: Confirmation | None
+    ) -> None:
+        detail = {
+            "source": "contrast" if skill.execution.constraint else "semantic gradient",
+            "name": skill.name,
+            "parent": parent.id if parent else None,
+            "gate": decision.to_dict(),
+        }
+        if confirmation is not None:
+            detail["confirmation"] = confirmation.to_dict()
+            skill = skill.with_(score=confirmation.lower_bound)
+        self.memory.add(skill, detail)
+
+    # ------------------------------------------------------------------ gains
+    def _record_gains(self, episodes: Sequence[Episode], advantage: Sequence[float]) -> None:
+        """Add each used skill's group-relative gains to its stats (the maintenance score reads them)."""
+        for e, adv in zip(episodes, advantage, strict=True):
+            for sid in e.record.skills_used:
+                self.memory.record_gain(sid, adv)
+
+
+def hindsight_labels(decisions_: Sequence[Decision], per_task: int = 400) -> list[Labelled]:
+    """Return labels in hindsight: the action that won a task is a better action in that task's other states.
+
+    When an episode of a task (an env seed) is won, its winning action is, in hindsight, an
+    action the agent could have taken in every state of that task's episodes where it was
+    available (among the admissible commands, when the env lists them) — the idea of hindsight
+    experience replay. There it is labelled better, and the agent's own action, when it differs,
+    worse. Winning actions are also better in their own state. Nothing here knows the env; a
+    constraint mined from these labels still has to pass the gate and the paired confirmation.
+    At most ``per_task`` states per task are labelled.
+    """
+    winning: dict[object, list[str]] = {}
+    for d in decisions_:
+        if d.won and d.action not in winning.setdefault(d.task, []):
+            winning[d.task].append(d.action)
+    out: list[Labelled] = []
+    used: dict[object, int] = {}
+    for d in decisions_:
+        wins = winning.get(d.task)
+        if not wins or used.get(d.task, 0) >= per_task:
+            continue
+        used[d.task] = used.get(d.task, 0) + 1
+        commands = d.info.get("admissible_commands")
+        for w in wins:
+            if commands and w not in [str(c) for c in commands]:
+                continue
+            out.append(Labelled(d.observation, w, True, abs(d.advantage)))
+            if d.action != w:
+                out.append(Labelled(d.observation, d.action, False, d.advantage))
+    return out
+
+
+def _guidance(skill: Skill | None, observation: str) -> dict[str, Any]:
+    if skill is None:
+        return {}
+    values = SkillTracker._capture(skill, observation)
+    return {"guidance": fill(skill.execution.guidance, values), "skill_name": skill.name}
+
+
+def describe_pool(memory: ProceduralMemory) -> list[str]:
+    """Return one plain line per skill: its name, what it does, its gain bound."""
+    lines = []
+    for s in sorted(memory.skills, key=lambda s: -s.score):
+        what = s.execution.constraint.describe() if s.execution.constraint else s.execution.guidance
+        lines.append(f"{s.name}: {first_line(what)[:160]} (score {s.score:+.3f}, {s.stats.episodes} episodes)")
+    return lines

@@ -72,3 +72,31 @@ def parse_candidates(text: str, parent: Skill, k: int) -> tuple[str, list[Skill]
         )
         candidates.append(candidate.with_(lineage=lineage))
     return critique, candidates, errors
+
+
+def guidance_prompt(skill: Skill, uses: Sequence, variant: int) -> str:
+    """Return a writer's prompt for revised guidance of a skill, from its best and worst uses (decisions).
+
+    The writer writes only the guidance text; the rest of the skill is kept, so its answer always
+    makes a valid skill. ``variant`` picks which uses are shown, so K prompts give K different candidates.
+    """
+    ranked = list(uses)
+    best = ranked[variant : variant + 3]
+    worst = list(reversed(ranked))[variant : variant + 3]
+
+    def show(items: Sequence) -> str:
+        return (
+            "\n".join(
+                f"- in '{first_line(d.observation)[:100]}' the action {d.action} (advantage {d.advantage:+.2f})"
+                for d in items
+            )
+            or "- (none)"
+        )
+
+    return (
+        "An agent follows this procedure when the situation below arises.\n"
+        f"Situation: {skill.activation.text[:300]}\nProcedure: {skill.execution.guidance[:600]}\n\n"
+        f"Actions that went better than average:\n{show(best)}\n\nActions that went worse:\n{show(worst)}\n\n"
+        "Rewrite the procedure in one or two sentences so that the agent takes actions like the better ones.\n"
+        "Procedure:"
+    )

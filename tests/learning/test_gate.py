@@ -1,4 +1,4 @@
-"""The PPO gate with a scripted model whose log-probabilities are known."""
+"""The PPO gate with exact constrained ratios, and the paired confirmation."""
 
 from __future__ import annotations
 
@@ -7,117 +7,81 @@ import math
 import numpy as np
 import pytest
 
-from procmem_gym.learning.experience import Sample
-from procmem_gym.learning.gate import PPOGate, RolloutGate, surrogate
-
-# Two logged decisions: "good" had advantage +1, "bad" had advantage -1.
-SAMPLES = [Sample("state A", "good", 1.0), Sample("state B", "bad", -1.0)]
+from procmem_gym.learning.gate import PairedConfirmation, PPOGate, surrogate
 
 
-class ScriptedModel:
-    """log π(action | prompt) from a table: the prompt names the skill version."""
-
-    def __init__(self, table):
-        self.table = table
-        self.calls = 0
-
-    def logprob(self, prompts, actions):
-        self.calls += 1
-        return np.array([self.table[(p.split("|")[0], a)] for p, a in zip(prompts, actions, strict=False)])
+def constrained_log_ratios(probs: dict[str, float], allowed: set[str], actions: list[str]) -> np.ndarray:
+    """log π'(a) - log π(a) for π' = π renormalised over ``allowed`` (0 for an excluded action)."""
+    z = sum(p for a, p in probs.items() if a in allowed)
+    return np.array([math.log(1 / z) if a in allowed else -math.inf for a in actions])
 
 
-def run_gate(table, gate=None):
-    model = ScriptedModel(table)
-    gate = gate or PPOGate(eps=0.2, margin=0.0, trust=0.5)
-    return gate.evaluate(SAMPLES, model.logprob, lambda s: "old|" + s, lambda s: "new|" + s)
+PROBS = {"good": 0.4, "fine": 0.3, "bad": 0.2, "worse": 0.1}
+ACTIONS = ["good", "fine", "bad", "worse", "good", "bad", "fine", "worse"]
+ADVANTAGE = np.array([0.5, 0.2, -0.4, -0.6, 0.7, -0.3, 0.1, -0.5])
 
 
-def test_candidate_raising_high_advantage_actions_is_admitted():
-    table = {
-        ("old", "good"): math.log(0.4),
-        ("new", "good"): math.log(0.6),  # r = 1.5
-        ("old", "bad"): math.log(0.5),
-        ("new", "bad"): math.log(0.4),
-    }  # r = 0.8
-    d = run_gate(table)
-    # L(new) = mean(min(1.5*1, 1.2*1), min(0.8*-1, 0.8*-1)) = mean(1.2, -0.8) = 0.2 ; L(old) = mean(1, -1) = 0
-    assert d.accepted
-    assert d.surrogate_new == pytest.approx(0.2) and d.surrogate_old == pytest.approx(0.0)
-    assert d.mean_abs_log_ratio == pytest.approx((math.log(1.5) + abs(math.log(0.8))) / 2)
+def test_a_constraint_that_excludes_only_negative_advantage_actions_is_admitted():
+    log_r = constrained_log_ratios(PROBS, {"good", "fine"}, ACTIONS)
+    d = PPOGate(eps=0.2, trust=1.5).decide(log_r, ADVANTAGE)
+    # kept actions: r = 1/0.7 (clipped to 1.2 on positive advantages); excluded ones count 0.8 A
+    expected = np.mean([1.2 * a if a > 0 else 0.8 * a for a in ADVANTAGE])
+    assert d.accepted and d.surrogate_new == pytest.approx(expected) and d.excluded == pytest.approx(0.5)
+    assert d.mean_abs_log_ratio == pytest.approx(math.log(1 / 0.7))
 
 
-def test_candidate_raising_low_advantage_actions_is_rejected():
-    table = {
-        ("old", "good"): math.log(0.5),
-        ("new", "good"): math.log(0.4),  # r = 0.8
-        ("old", "bad"): math.log(0.4),
-        ("new", "bad"): math.log(0.6),
-    }  # r = 1.5
-    d = run_gate(table)
-    # L(new) = mean(min(0.8, 0.8), min(-1.5, -1.2)) = mean(0.8, -1.5) = -0.35
-    assert not d.accepted and d.surrogate_new == pytest.approx(-0.35) and "not above" in d.reason
+def test_a_constraint_that_excludes_positive_advantage_actions_is_rejected():
+    log_r = constrained_log_ratios(PROBS, {"bad", "worse"}, ACTIONS)
+    d = PPOGate(eps=0.2, trust=1.5).decide(log_r, ADVANTAGE)
+    assert not d.accepted and d.surrogate_new < d.surrogate_old and "not above" in d.reason
 
 
-def test_candidate_past_the_trust_bound_is_rejected():
-    table = {
-        ("old", "good"): math.log(0.1),
-        ("new", "good"): math.log(0.9),  # r = 9
-        ("old", "bad"): math.log(0.5),
-        ("new", "bad"): math.log(0.5),
-    }
-    d = run_gate(table)
-    # the surrogate would improve (clipped: mean(1.2, -1) = 0.1 > 0) but mean |log r| = log(9)/2 = 1.0986 > 0.5
-    assert d.surrogate_new == pytest.approx(0.1)
-    assert not d.accepted and d.mean_abs_log_ratio == pytest.approx(math.log(9) / 2) and "trust" in d.reason
-    loose = run_gate(table, PPOGate(eps=0.2, margin=0.0, trust=2.0))
-    assert loose.accepted
+def test_the_trust_bound_prices_the_kept_actions():
+    # keeping only the least likely action multiplies its probability by 10: log r = 2.30 > 1.5
+    log_r = constrained_log_ratios(PROBS, {"worse"}, ACTIONS)
+    d = PPOGate(eps=0.2, trust=1.5).decide(log_r, -ADVANTAGE)
+    assert not d.accepted and "trust" in d.reason and d.mean_abs_log_ratio == pytest.approx(math.log(10))
 
 
-def test_margin_and_minimum_samples():
-    table = {("old", "good"): 0.0, ("new", "good"): 0.0, ("old", "bad"): 0.0, ("new", "bad"): 0.0}
-    assert not run_gate(table).accepted  # an identical candidate never passes: L(new) == L(old)
-    d = PPOGate(min_samples=3).evaluate(SAMPLES, None, str, str)
+def test_an_identical_candidate_never_passes_and_few_samples_do_not_judge():
+    gate = PPOGate(eps=0.2, trust=1.5, min_samples=4)
+    assert not gate.decide(np.zeros(8), ADVANTAGE).accepted  # L(new) == L(old)
+    d = gate.decide(np.zeros(2), ADVANTAGE[:2])
     assert not d.accepted and "only 2 samples" in d.reason
 
 
-def test_surrogate_formula():
-    assert surrogate(np.log([2.0, 0.5]), np.array([1.0, 1.0]), 0.2) == pytest.approx((1.2 + 0.5) / 2)
-    assert surrogate(np.log([2.0, 0.5]), np.array([-1.0, -1.0]), 0.2) == pytest.approx((-2.0 - 0.8) / 2)
+def test_the_clipped_surrogate_treats_minus_infinity_as_ratio_zero():
+    assert surrogate(np.array([-np.inf, -np.inf]), np.array([1.0, -1.0]), 0.2) == pytest.approx((0 - 0.8) / 2)
 
 
-def test_rollout_gate_compares_paired_returns():
-    def run_with(candidate, seeds):
-        return [0.5 + (0.1 if candidate else 0.0) for _ in seeds]
+def test_paired_confirmation_needs_a_positive_lower_bound():
+    confirm = PairedConfirmation(level=0.95, min_pairs=8)
+    base = [0.3, 0.5, 0.2, 0.4, 0.6, 0.3, 0.5, 0.4, 0.2, 0.3]
+    better = [b + g for b, g in zip(base, [0.5, 0.4, 0.6, 0.5, 0.3, 0.7, 0.5, 0.4, 0.6, 0.5], strict=True)]
+    noisy = [b + g for b, g in zip(base, [0.5, -0.4, 0.3, -0.5, 0.2, -0.1, 0.4, -0.3, 0.1, -0.2], strict=True)]
+    yes, no = confirm.decide(better, base), confirm.decide(noisy, base)
+    assert yes.accepted and yes.lower_bound > 0 and yes.pairs == 10
+    assert not no.accepted and no.mean_gain == pytest.approx(0.0) and no.lower_bound < 0
+    assert not confirm.decide([1.0] * 4, [0.0] * 4).accepted  # too few pairs to tell
 
-    d = RolloutGate(episodes=4).evaluate(run_with, range(10))
-    assert d.accepted and d.samples == 4 and d.surrogate_new == pytest.approx(0.6)
 
-
-def test_learner_falls_back_to_paired_rollouts_without_log_probabilities(tmp_path):
-    """A policy without logprob (the random agent here, a chat server in practice) is gated by rollouts."""
-    from procmem_gym.agents import RandomPolicy
-
-    from procmem_gym import ProceduralMemory, Skill
-    from procmem_gym.learning.npppo import NPPOConfig, NPPOLearner
-
-    memory = ProceduralMemory(embedder="hashing")
-    learner = NPPOLearner(
-        "procmem_gym/Mastermind-v0", RandomPolicy(seed=0), memory, tmp_path, NPPOConfig(rollout_episodes=6, margin=0.0)
-    )
-    # all digits found, none in place: trying the derangements beats random guessing
-    derange = Skill.create(
-        "derange",
-        "0 black 4 white",
-        "try the derangements",
-        patterns=[r"^Submitted \[(?P<a>\d) (?P<b>\d) (?P<c>\d) (?P<d>\d)\]\. Feedback: 0 black peg\(s\), 4 white"],
-        steps=["[{b} {a} {d} {c}]", "[{b} {c} {d} {a}]", "[{b} {d} {a} {c}]"],
-        max_steps=3,
-    )
-    opener = Skill.create(
-        "open", "start", "open with [2 1 4 3]", patterns=["^You are playing"], steps=["[2 1 4 3]"], max_steps=1
-    )
-    memory.add(opener)
-    decision = learner._gate([], None, derange)
-    assert decision.samples == 6 and "paired rollouts" in decision.reason
-    assert decision.surrogate_new != decision.surrogate_old or not decision.accepted
-    assert len(list((tmp_path / "iter-000" / "gate").glob("*.jsonl"))) == 2
+def test_the_screen_rule_passes_a_wide_constraint_on_noisy_advantages_and_stops_a_harmful_one():
+    rng = np.random.default_rng(0)
+    n = 400
+    adv = rng.normal(0.0, 0.1, n)  # one action hardly moves an episode's return: advantages ~ noise
+    # the candidate keeps one action in ten and renormalises: r = 10/9 on those, 0 on the rest
+    keep = rng.random(n) < 0.1
+    log_r = np.where(keep, np.log(10 / 9), -np.inf)  # kept mass 0.9 of a renormalised distribution
+    strict = PPOGate(eps=0.2, trust=1.5, rule="improve").decide(log_r, adv)
+    screen = PPOGate(eps=0.2, trust=1.5, rule="screen").decide(log_r, adv)
+    # strict PPO pays |A| for every excluded positive-advantage action and credits 0.2 |A| for a negative one
+    assert not strict.accepted and strict.surrogate_new < strict.surrogate_old
+    assert screen.accepted and "confirmation" in screen.reason
+    # a candidate that excludes the actions with clearly positive advantage is stopped by the screen too
+    adv2 = np.where(keep, -0.3, 0.3) + rng.normal(0.0, 0.05, n)
+    harmful = PPOGate(eps=0.2, trust=1.5, rule="screen").decide(log_r, adv2)
+    assert not harmful.accepted and "significantly below" in harmful.reason and harmful.change < 0
+    # the screen never passes a candidate that changes nothing
+    assert not PPOGate(rule="screen").decide(np.zeros(n), adv).accepted
+    with pytest.raises(ValueError):
+        PPOGate(rule="lenient")
