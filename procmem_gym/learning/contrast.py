@@ -93,12 +93,15 @@ def mine_constraints(
     min_better: int = 3,
     max_statements: int = 4,
     k: int = 3,
+    max_per_class: int = 400,
 ) -> list[Candidate]:
     """Return up to ``k`` candidates per situation class, best separation first, over all classes.
 
     A class needs ``min_better`` better and one worse action. Candidates: the greedy conjunction
     over all statements, the same over statements about the first line only, and the best
-    single statement; each keeps at least ``coverage`` of the better actions.
+    single statement; each keeps at least ``coverage`` of the better actions. A class with more
+    than ``max_per_class`` labelled actions is judged on a seeded sample of that many (the truth
+    table is statements x actions, checked in Python).
     """
     by_class: dict[str, list[Labelled]] = {}
     situations: dict[str, Situation] = {}
@@ -110,6 +113,7 @@ def mine_constraints(
         by_class.setdefault(s.pattern, []).append(sample)
     out: list[Candidate] = []
     for pattern, members in by_class.items():
+        members = _sample(members, max_per_class)
         better = np.array([m.better for m in members])
         if better.sum() < min_better or (~better).sum() < 1:
             continue
@@ -143,8 +147,26 @@ def mine_constraints(
     return out[: max(k, 0) * max(len(by_class), 1)]
 
 
+def _sample(members: list[Labelled], limit: int) -> list[Labelled]:
+    """Return at most ``limit`` members in their original order: a seeded sample, half better where it can."""
+    if len(members) <= limit:
+        return members
+    rng = np.random.default_rng(len(members))
+    better = [i for i, m in enumerate(members) if m.better]
+    worse = [i for i, m in enumerate(members) if not m.better]
+    n_better = min(len(better), max(limit // 2, limit - len(worse)))
+    keep = list(rng.choice(better, n_better, replace=False)) if n_better else []
+    keep += list(rng.choice(worse, min(len(worse), limit - n_better), replace=False)) if worse else []
+    return [members[i] for i in sorted(keep)]
+
+
 def mine_by_advantage(
-    samples: Sequence[Labelled], k: int = 3, min_each: int = 8, max_statements: int = 4, min_z: float = 2.0
+    samples: Sequence[Labelled],
+    k: int = 3,
+    min_each: int = 8,
+    max_statements: int = 4,
+    min_z: float = 2.0,
+    max_per_class: int = 400,
 ) -> list[Candidate]:
     """Return candidates whose statements split a class's actions into higher and lower advantage.
 
@@ -163,6 +185,7 @@ def mine_by_advantage(
         by_class.setdefault(s.pattern, []).append(sample)
     out: list[Candidate] = []
     for pattern, members in by_class.items():
+        members = _sample(members, 2 * max_per_class)
         if len(members) < 2 * min_each:
             continue
         adv = np.array([m.advantage for m in members])

@@ -117,6 +117,9 @@ class PPOGate:
             return GateDecision(False, 0.0, 0.0, 0.0, n, f"only {n} samples (need {self.min_samples})")
         kept = np.isfinite(log_ratio)
         excluded = float(1 - kept.mean())
+        if not np.any(adv != 0):
+            reason = "every advantage is 0 (each task's episodes scored alike): nothing to judge by"
+            return GateDecision(False, 0.0, 0.0, 0.0, n, reason, excluded)
         ratio = np.exp(log_ratio)
         terms = np.minimum(ratio * adv, np.clip(ratio, 1 - self.eps, 1 + self.eps) * adv)
         new, old = float(terms.mean()), float(np.mean(adv))

@@ -171,17 +171,26 @@ def apply_update(
     writer: Any = None,
     env: str | None = None,
     agent: str | None = None,
+    baseline: float | None = None,
 ) -> None:
-    """MemP's Update after one episode: deprecate memories that keep failing, then add or correct."""
+    """MemP's Update after one episode: deprecate memories that keep failing, then add or correct.
+
+    A memory with ``hit >= 3`` is deprecated when its success rate ``success / hit`` is below
+    ``baseline`` — the success rate without memory, since a small model starts near 0 and
+    MemP's absolute 50 % would deprecate every memory it uses — or below 0.5 when no baseline is
+    known (MemP's rule).
+    """
     if mode not in UPDATES:
         raise UsageError(f"update must be one of {UPDATES}, got {mode!r}")
+    floor = 0.5 if baseline is None else float(baseline)
     for skill_id in episode.record.skills_used:
         skill = memory.find(skill_id)
         if skill is None:
             continue
         hits, successes = skill.stats.episodes, skill.stats.successes
-        if hits >= 3 and successes / hits < 0.5:
-            memory.remove(skill_id, "prune", {"reason": "deprecated", "hit": hits, "success": successes})
+        if hits >= 3 and successes / hits < floor:
+            detail = {"reason": "deprecated", "hit": hits, "success": successes, "baseline": round(floor, 4)}
+            memory.remove(skill_id, "prune", detail)
     success = episode.record.success
     if mode == "vanilla" or success:
         skill = trajectory_skill(episode, env, agent)

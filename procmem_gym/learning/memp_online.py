@@ -31,12 +31,23 @@ class MempConfig:
 
 
 class MempLearner(Learner):
-    """MemP's online Update loop on top of the shared learner loop."""
+    """MemP's online Update loop on top of the shared learner loop.
+
+    Deprecation is relative to the no-memory baseline: the success rate of the iteration's
+    episodes in which no memory was used (the last one measured when every episode used one;
+    MemP's 50 % before any is measured).
+    """
+
+    _baseline: float | None = None
 
     def improve(self, iteration: int, episodes: Sequence[Episode]) -> None:
         """Apply the configured Update to each episode, in the order they finished."""
         update = self.config.update
         writer = self.policy if update == "adjustment" and hasattr(self.policy, "generate") else None
         agent = getattr(self.policy, "name", None)
+        # the no-memory baseline: the success rate of this iteration's episodes that used no memory
+        plain = [e.record.success for e in episodes if not e.record.skills_used]
+        baseline = sum(plain) / len(plain) if plain else self._baseline
+        self._baseline = baseline
         for episode in episodes:
-            apply_update(self.memory, episode, update, writer=writer, env=self.env_id, agent=agent)
+            apply_update(self.memory, episode, update, writer=writer, env=self.env_id, agent=agent, baseline=baseline)

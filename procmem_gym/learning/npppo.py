@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from procmem_gym.agents.policy import Policy
-from procmem_gym.learning.contrast import Candidate, Labelled, candidate_skill, mine_constraints
+from procmem_gym.learning.contrast import Candidate, Labelled, candidate_skill, mine_by_advantage, mine_constraints
 from procmem_gym.learning.experience import Decision, decisions, group_advantages
 from procmem_gym.learning.gate import Confirmation, GateDecision, PairedConfirmation, PPOGate
 from procmem_gym.learning.loop import IterationReport, Learner
@@ -73,6 +73,7 @@ class NPPOConfig:
     confirm_level: float = 0.95
     constraints: bool = True  # False: no constraint candidates (text guidance only)
     coverage: float = 0.9
+    min_z: float = 3.0  # candidates split by advantage alone (no win yet) need this z
     capacity: int = 10
     max_samples: int = 256  # gate samples per candidate
     seed: int = 0
@@ -95,6 +96,7 @@ class NPPOLearner(Learner):
         super().__init__(*args, **kwargs)
         cfg = self.config
         self.teacher, self.writer = teacher, writer
+        self._paired_gains: list[float] = []  # the last confirmation's per-pair gains
         self.gate = PPOGate(eps=cfg.eps, margin=cfg.margin, trust=cfg.trust, rule=cfg.gate_rule)
         self.confirmation = PairedConfirmation(level=cfg.confirm_level)
         self.memory.capacity = cfg.capacity
@@ -216,7 +218,13 @@ class NPPOLearner(Learner):
         out: list[tuple[Skill, Skill | None]] = []
         if cfg.constraints:
             labelled = self._labelled(propose)
-            for candidate in mine_constraints(labelled, coverage=cfg.coverage, k=cfg.k)[: cfg.k]:
+            found = mine_constraints(labelled, coverage=cfg.coverage, k=cfg.k)[: cfg.k]
+            if not found and self.teacher is None:
+                # no win to learn from in hindsight yet: statements that split the agent's own
+                # actions by advantage (noisier; the gate and the confirmation judge them)
+                samples = [Labelled(d.observation, d.action, d.advantage > 0, d.advantage) for d in propose]
+                found = mine_by_advantage(samples, k=cfg.k, min_z=cfg.min_z)[: cfg.k]
+            for candidate in found:
                 parent = self._covering(candidate)
                 skill = candidate_skill(
                     candidate, env=self.env_id, agent=getattr(self.policy, "name", None), parent=parent
@@ -431,6 +439,7 @@ class NPPOLearner(Learner):
             )
             results[name] = {r.seed: r.return_ for r in played.records}
         seeds = [s for s in env_seeds if s in results["with"] and s in results["without"]]
+        self._paired_gains = [results["with"][s] - results["without"][s] for s in seeds]
         return self.confirmation.decide([results["with"][s] for s in seeds], [results["without"][s] for s in seeds])
 
     def _admit(
@@ -446,13 +455,29 @@ class NPPOLearner(Learner):
             detail["confirmation"] = confirmation.to_dict()
             skill = skill.with_(score=confirmation.lower_bound)
         self.memory.add(skill, detail)
+        for gain in self._paired_gains if confirmation is not None else ():
+            self.memory.record_gain(skill.id, gain)  # measured against the memory without it
 
     # ------------------------------------------------------------------ gains
     def _record_gains(self, episodes: Sequence[Episode], advantage: Sequence[float]) -> None:
-        """Add each used skill's group-relative gains to its stats (the maintenance score reads them)."""
-        for e, adv in zip(episodes, advantage, strict=True):
-            for sid in e.record.skills_used:
-                self.memory.record_gain(sid, adv)
+        """Add each skill's gains over the no-skill baseline to its stats (the maintenance score reads them).
+
+        Within a task group, an episode that used a skill gains its return minus the mean return
+        of the group's episodes that did not use it (exploration leaves skills out). A group in
+        which every episode, or none, used the skill says nothing about it and adds nothing.
+        """
+        groups: dict[object, list[Episode]] = {}
+        for e in episodes:
+            groups.setdefault(e.record.seed, []).append(e)
+        for members in groups.values():
+            for sid in {s for e in members for s in e.record.skills_used}:
+                without = [e.return_ for e in members if sid not in e.record.skills_used]
+                if not without or len(without) == len(members):
+                    continue
+                base = sum(without) / len(without)
+                for e in members:
+                    if sid in e.record.skills_used:
+                        self.memory.record_gain(sid, e.return_ - base)
 
 
 def hindsight_labels(decisions_: Sequence[Decision], per_task: int = 400) -> list[Labelled]:

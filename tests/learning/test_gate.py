@@ -85,3 +85,9 @@ def test_the_screen_rule_passes_a_wide_constraint_on_noisy_advantages_and_stops_
     assert not PPOGate(rule="screen").decide(np.zeros(n), adv).accepted
     with pytest.raises(ValueError):
         PPOGate(rule="lenient")
+
+
+def test_the_gate_says_when_advantages_carry_no_signal():
+    for rule in PPOGate.RULES:
+        d = PPOGate(rule=rule).decide(np.full(16, -np.inf), np.zeros(16))
+        assert not d.accepted and "every advantage is 0" in d.reason

@@ -96,3 +96,24 @@ def test_avg_fact_retrieval():
     hits = retrieve_avg_fact(memory, "task: heat a potato\nroom: kitchen", k=2, threshold=0.0)
     assert hits[0][0].id == a.id
     assert retrieve_avg_fact(memory, "no facts here") == []
+
+
+def test_deprecation_is_relative_to_the_no_memory_baseline(solver_episodes):
+    from dataclasses import replace
+
+    memory = ProceduralMemory()
+    build_memory(solver_episodes[:1], "trajectory", memory)
+    skill = memory.skills[0]
+    failed = replace(
+        solver_episodes[0], record=replace(solver_episodes[0].record, success=False, skills_used=(skill.id,))
+    )
+    again = replace(failed, record=replace(failed.record, episode=1))  # another failure, no baseline
+    # 1 success in 3 uses (33 %): below MemP's 50 %, above a 10 % no-memory baseline
+    memory.record_episode({skill.id: (1, 1, 1)}, True, 1.0)
+    memory.record_episode({skill.id: (1, 1, 1)}, False, 0.0)
+    memory.record_episode({skill.id: (1, 1, 1)}, False, 0.0)
+    kept = ProceduralMemory.from_dict(memory.to_dict())
+    apply_update(kept, failed, "validation", baseline=0.1)
+    assert skill.id in kept
+    apply_update(memory, again, "validation")  # no baseline: MemP's absolute 50 % deprecates it
+    assert skill.id not in memory and memory.events[-1]["detail"]["baseline"] == 0.5
