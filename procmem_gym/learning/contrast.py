@@ -87,6 +87,31 @@ def _holds(statements: list[dict], samples: Sequence[Labelled], pattern: str) ->
     return table
 
 
+def _by_class(samples: Sequence[Labelled]) -> tuple[dict[str, Situation], dict[str, list[Labelled]]]:
+    """Return the situation classes of the samples (those with a list slot) and each class's samples."""
+    by_class: dict[str, list[Labelled]] = {}
+    situations: dict[str, Situation] = {}
+    for sample in samples:
+        s = situation_of(sample.observation)
+        if s is None or not s.lists:
+            continue
+        situations.setdefault(s.pattern, s)
+        by_class.setdefault(s.pattern, []).append(sample)
+    return situations, by_class
+
+
+def _search_space(
+    situation: Situation, members: Sequence[Labelled], listed: Labelled
+) -> tuple[list[tuple[dict, bool]], np.ndarray, np.ndarray]:
+    """Return a class's statements (with whether each is general), their truth table and the general mask.
+
+    ``listed`` is the sample whose observation's listing lines give the ``for_each`` shapes.
+    """
+    space = _statements(situation, listing_classes(listed.observation))
+    table = _holds([st for st, _ in space], members, situation.pattern)
+    return space, table, np.array([g for _, g in space])
+
+
 def mine_constraints(
     samples: Sequence[Labelled],
     coverage: float = 0.9,
@@ -103,24 +128,14 @@ def mine_constraints(
     than ``max_per_class`` labelled actions is judged on a seeded sample of that many (the truth
     table is statements x actions, checked in Python).
     """
-    by_class: dict[str, list[Labelled]] = {}
-    situations: dict[str, Situation] = {}
-    for sample in samples:
-        s = situation_of(sample.observation)
-        if s is None or not s.lists:
-            continue
-        situations.setdefault(s.pattern, s)
-        by_class.setdefault(s.pattern, []).append(sample)
+    situations, by_class = _by_class(samples)
     out: list[Candidate] = []
     for pattern, members in by_class.items():
         members = _sample(members, max_per_class)
         better = np.array([m.better for m in members])
         if better.sum() < min_better or (~better).sum() < 1:
             continue
-        listing = listing_classes(next(m.observation for m in members if m.better))
-        space = _statements(situations[pattern], listing)
-        table = _holds([s for s, _ in space], members, pattern)
-        general = np.array([g for _, g in space])
+        space, table, general = _search_space(situations[pattern], members, next(m for m in members if m.better))
         found = _greedy(table, better, general, coverage, max_statements, list(range(len(space))))
         first_line_only = [i for i, (s, _) in enumerate(space) if "for_each" not in s]
         found += _greedy(table, better, general, coverage, max_statements, first_line_only)
@@ -175,24 +190,15 @@ def mine_by_advantage(
     the mean advantage of the actions it allows and of those it excludes; candidates need
     ``z >= min_z`` and ``min_each`` actions on each side.
     """
-    by_class: dict[str, list[Labelled]] = {}
-    situations: dict[str, Situation] = {}
-    for sample in samples:
-        s = situation_of(sample.observation)
-        if s is None or not s.lists:
-            continue
-        situations.setdefault(s.pattern, s)
-        by_class.setdefault(s.pattern, []).append(sample)
+    situations, by_class = _by_class(samples)
     out: list[Candidate] = []
     for pattern, members in by_class.items():
         members = _sample(members, 2 * max_per_class)
         if len(members) < 2 * min_each:
             continue
         adv = np.array([m.advantage for m in members])
-        listing = listing_classes(max((m.observation for m in members), key=len))
-        space = _statements(situations[pattern], listing)
-        table = _holds([s for s, _ in space], members, pattern)
-        general = np.array([g for _, g in space])
+        longest = max(members, key=lambda m: len(m.observation))
+        space, table, general = _search_space(situations[pattern], members, longest)
         everything = list(range(len(space)))
         first_line_only = [i for i, (s, _) in enumerate(space) if "for_each" not in s]
         found = [
