@@ -45,7 +45,7 @@ import numpy as np
 from procmem_gym.errors import ProcMemError
 from procmem_gym.patterns import PatternError, compile_pattern
 
-__all__ = ["Constraint", "BoundConstraint", "ConstraintError", "KINDS", "OPS", "action_tokens"]
+__all__ = ["Constraint", "BoundConstraint", "ConstraintError", "KINDS", "OPS", "action_tokens", "readable_pattern"]
 
 KINDS = ("same_position", "in_common", "member_of")
 OPS = {"==": operator.eq, "!=": operator.ne, "<=": operator.le, ">=": operator.ge}
@@ -66,6 +66,52 @@ def action_tokens(text: str, tokens: str = "numbers") -> tuple:
     if tokens == "numbers":
         return tuple(int(m) for m in _NUMBER.findall(text[:4096])[: LIMITS["tokens"]])
     return tuple(_WORD.findall(text[:4096].lower())[: LIMITS["tokens"]])
+
+
+_PHRASES = {
+    "same_position": "the tokens the action has in the same place as",
+    "in_common": "the tokens the action has in common with",
+    "member_of": "the action's tokens found in",
+}
+
+
+def readable_pattern(pattern: str) -> str:
+    r"""Return a regex as the text it matches, its named groups shown by name (for people, not for matching).
+
+    >>> readable_pattern(r"(?m)^\s*(?P<n0>\d+)\.\ (?P<L0>\[[^\]\n]*\])\ \->\ (?P<n1>\d+)\ black\s*$")
+    'n0. L0 -> n1 black'
+    """
+    out, i = [], 0
+    text = pattern
+    for prefix in ("(?m)", "^", "\\s*"):
+        if text.startswith(prefix):
+            text = text[len(prefix) :]
+    for suffix in ("$", "\\s*"):
+        if text.endswith(suffix):
+            text = text[: -len(suffix)]
+    while i < len(text):
+        if text.startswith("(?P<", i):
+            end = text.index(">", i)
+            name, depth, j = text[i + 4 : end], 1, end + 1
+            while j < len(text) and depth:  # skip the group's body, brackets and escapes included
+                if text[j] == "\\":
+                    j += 2
+                    continue
+                if text[j] == "[":
+                    close = text.find("]", j + 2)
+                    j = close + 1 if close > 0 else j + 1
+                    continue
+                depth += {"(": 1, ")": -1}.get(text[j], 0)
+                j += 1
+            out.append(name)
+            i = j
+        elif text[i] == "\\" and i + 1 < len(text):
+            out.append(text[i + 1])
+            i += 2
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
 
 
 def _template(value: Any, where: str) -> str:
@@ -177,15 +223,23 @@ class Constraint:
         return {"all": [s.to_dict() for s in self.statements]}
 
     def describe(self) -> str:
-        """Return the constraint in words (for prompts, tables and reports)."""
+        r"""Return the constraint in words (for prompts, tables and reports).
+
+        >>> line = r"(?m)^\s*(?P<n0>\d+)\.\ (?P<L0>\[[^\]\n]*\])\ \->\ (?P<n1>\d+)\ black"
+        >>> statement = {"count": "in_common", "with": "{L0}", "op": "==", "value": ["{n1}", "{n2}"]}
+        >>> Constraint.from_dict({"all": [{**statement, "for_each": line}]}).describe()
+        'for every line like "n0. L0 -> n1 black": the tokens the action has in common with L0 = n1 + n2'
+        """
         parts = []
         for s in self.statements:
             if s.kind in ("matches", "not_matches"):
-                parts.append(f"action {'matches' if s.kind == 'matches' else 'does not match'} /{s.ref}/")
+                parts.append(f"the action {'matches' if s.kind == 'matches' else 'does not match'} /{s.ref}/")
                 continue
-            value = " + ".join(str(v) for v in s.value)
-            scope = f" for every '{s.for_each}'" if s.for_each else ""
-            parts.append(f"{s.kind.replace('_', ' ')}(action, {s.ref}) {s.op} {value}{scope}")
+            value = " + ".join(_SLOT.sub(r"\1", str(v)) for v in s.value)
+            op = {"==": "=", "!=": "≠", "<=": "≤", ">=": "≥"}[s.op]
+            ref = _SLOT.sub(r"\1", s.ref)
+            text = f"{_PHRASES[s.kind]} {ref} {op} {value}"
+            parts.append(f'for every line like "{readable_pattern(s.for_each)}": {text}' if s.for_each else text)
         return "; ".join(parts)
 
     def bind(self, observation: str, values: dict[str, str]) -> BoundConstraint:
