@@ -18,6 +18,11 @@ import numpy as np
 __all__ = ["guess_prefix", "MastermindGrammar", "CodeSet", "allowed_guesses", "variant_codes"]
 
 _ALPHABET = set("[] 0123456789")
+#: Allowed sets up to this size are decoded through their tokenizations (one token path per guess,
+#: so constrained log-probabilities are exact for any tokenizer); larger ones by the prefix grammar,
+#: where a tokenizer that can write a guess in several ways spreads its probability over them
+#: (SmolLM2 writes every character as its own token: one way only).
+TRIE_LIMIT = 5000
 
 
 def guess_prefix(
@@ -129,6 +134,25 @@ class CodeSet:
         """Return the codes as guesses, ``[1 2 3 4]``."""
         return ["[" + " ".join(map(str, row)) + "]" for row in self.codes.tolist()]
 
+    def token_trie(self, tokenizer: Any) -> dict[tuple[int, ...], list[int]]:
+        """Return, for every prefix of the guesses' own tokenizations, the token ids that can follow it.
+
+        Each allowed guess is written in exactly one way, the tokenizer's, so the probability the
+        model gives a guess under the constraint is that of one token path: what the policy logs
+        when it samples is what the gate recomputes, and the probabilities over the allowed guesses
+        sum to one. A complete guess maps to ``[]`` (the end of text follows). Cached per tokenizer.
+        """
+        key = id(tokenizer)
+        cache = self.__dict__.setdefault("_tries", {})
+        if key not in cache:
+            trie: dict[tuple[int, ...], set[int]] = {}
+            for ids in tokenizer(self.texts(), add_special_tokens=False)["input_ids"]:
+                for k in range(len(ids)):
+                    trie.setdefault(tuple(ids[:k]), set()).add(ids[k])
+                trie.setdefault(tuple(ids), set())
+            cache[key] = {k: sorted(v) for k, v in trie.items()}
+        return cache[key]
+
 
 @lru_cache(maxsize=4)
 def variant_codes(code_length: int, num_digits: int, allow_repeats: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -189,9 +213,13 @@ class MastermindGrammar:
     def allowed(self, row: int, generated_ids: list[int]) -> list[int]:
         """Return the token ids allowed next for one row (EOS once the guess is complete)."""
         variant = self.variants[row]
-        text = self.tokenizer.decode(generated_ids) if generated_ids else ""
         if variant is None:
             return []
+        if len(variant) > 4 and variant[4] is not None and len(variant[4]) <= TRIE_LIMIT:
+            # a skill's constraint: each allowed guess written the tokenizer's way only
+            follow = variant[4].token_trie(self.tokenizer).get(tuple(generated_ids))
+            return follow if follow else [self.eos]
+        text = self.tokenizer.decode(generated_ids) if generated_ids else ""
         state = guess_prefix(text, *variant)
         if state == "complete" or state is None:
             return [self.eos]
