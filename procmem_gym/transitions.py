@@ -156,11 +156,28 @@ def _plain(value: Any) -> Any:
     raise TypeError
 
 
-def loggable_info(info: dict[str, Any], exclude: frozenset[str] = frozenset()) -> dict[str, Any]:
-    """Return the part of ``info`` worth logging: scalars, short strings and short lists of them.
+def _flat(value: Any) -> Any:
+    """Return a scalar, or a short list or dict of scalars, JSON-ready; raise TypeError otherwise."""
+    if isinstance(value, (list, tuple, np.ndarray)) and len(value) <= MAX_INFO_LIST:
+        return [_plain(v) for v in value]
+    if isinstance(value, dict) and len(value) <= MAX_INFO_LIST:
+        return {str(k): _plain_or_list(v) for k, v in value.items()}
+    return _plain(value)
 
-    Nested structures (a game's whole history, the procmem block) are left out: they either
-    repeat what earlier lines hold or are logged in their own fields.
+
+def _plain_or_list(value: Any) -> Any:
+    if isinstance(value, (list, tuple, np.ndarray)) and len(value) <= MAX_INFO_LIST:
+        return [_plain(v) for v in value]
+    return _plain(value)
+
+
+def loggable_info(info: dict[str, Any], exclude: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """Return the part of ``info`` worth logging: scalars, short strings, and short lists of them or of flat records.
+
+    A list of flat records (a Mastermind game's ``history``: guesses with their pegs) is kept so
+    that a logged state can be replayed to an agent that reads it (a teacher); deeper structures
+    are left out. Runs leave ``history`` and ``procmem`` out by default (``log_info_exclude``):
+    they repeat what earlier lines hold or are logged in their own fields.
     """
     out: dict[str, Any] = {}
     for key, value in info.items():
@@ -168,7 +185,7 @@ def loggable_info(info: dict[str, Any], exclude: frozenset[str] = frozenset()) -
             continue
         try:
             if isinstance(value, (list, tuple)) and len(value) <= MAX_INFO_LIST:
-                out[key] = [_plain(v) for v in value]
+                out[key] = [_flat(v) for v in value]
             else:
                 out[key] = _plain(value)
         except TypeError:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from procmem_gym.errors import UsageError
 from procmem_gym.transitions import Episode, Transition, group_episodes, read_log
@@ -124,29 +124,36 @@ def group_advantages(episodes: Sequence[Episode]) -> list[float]:
 
 @dataclass(frozen=True)
 class Decision:
-    """One action the policy chose, with everything the learner reads about it."""
+    """One action the policy chose, with everything the learner reads about it.
+
+    ``info`` is what the policy saw with the observation: the info of the step before (None for
+    an episode's first step, whose reset info the log does not hold). ``step`` is the info logged
+    with the step itself, which also carries what the policy said about its action
+    (``behaviour_logprob``, ``constraint``, ``explored_skill``).
+    """
 
     observation: str
-    info: dict
+    info: dict | None
     action: str
     advantage: float  # the episode's group-relative advantage, spread over its steps
     task: object  # the episode's env seed
     skill: str | None  # the skill active when it was chosen
     won: bool  # the step that won the episode
     explored: bool  # a skill's activation held but exploration left it inactive
+    step: dict = field(default_factory=dict)
 
 
 def decisions(episodes: Sequence[Episode], advantage: Sequence[float]) -> list[Decision]:
     """Return the decisions the policy made in the episodes (steps a skill injected are not the policy's)."""
     out = []
     for e, adv in zip(episodes, advantage, strict=True):
+        before: dict | None = None
         for tr in e.transitions:
-            if tr.action_source != "policy":
-                continue
-            won = bool(tr.reward > 0 and tr.terminated and e.record.success)
-            out.append(
-                Decision(
-                    tr.observation, tr.info, tr.action, adv, e.record.seed, tr.skill, won, "explored_skill" in tr.info
+            if tr.action_source == "policy":
+                won = bool(tr.reward > 0 and tr.terminated and e.record.success)
+                explored = "explored_skill" in tr.info
+                out.append(
+                    Decision(tr.observation, before, tr.action, adv, e.record.seed, tr.skill, won, explored, tr.info)
                 )
-            )
+            before = tr.info
     return out

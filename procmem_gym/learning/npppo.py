@@ -245,6 +245,8 @@ class NPPOLearner(Learner):
         if self.teacher is not None:
             out = []
             for d in propose:
+                if d.info is None:
+                    continue  # the state's info is unknown (an episode's first step): the teacher cannot read it
                 best = self.teacher.act(d.observation, d.info)
                 out.append(Labelled(d.observation, str(best), True))
                 if str(best) != d.action:
@@ -343,7 +345,7 @@ class NPPOLearner(Learner):
         relevant = [
             k
             for k, d in enumerate(held_out)
-            if any(search(p, d.observation) is not None for p in skill.activation.patterns)
+            if d.info is not None and any(search(p, d.observation) is not None for p in skill.activation.patterns)
         ]
         if len(relevant) > self.config.max_samples:
             rng = np.random.default_rng([self.config.seed, self.memory.iteration, len(relevant)])
@@ -395,14 +397,17 @@ class NPPOLearner(Learner):
     def _guidance_log_ratio(self, skill: Skill, relevant: list[Decision]) -> np.ndarray:
         """Return how a text candidate's guidance moves each logged action: scored under both prompts."""
         prompt = self.policy.prompt
-        old = [prompt(d.observation, {**d.info, "procmem": self._procmem_of(d)}, slot=-1) for d in relevant]
-        new = [prompt(d.observation, {**d.info, "procmem": _guidance(skill, d.observation)}, slot=-1) for d in relevant]
+        old = [prompt(d.observation, {**(d.info or {}), "procmem": self._procmem_of(d)}, slot=-1) for d in relevant]
+        new = [
+            prompt(d.observation, {**(d.info or {}), "procmem": _guidance(skill, d.observation)}, slot=-1)
+            for d in relevant
+        ]
         actions = [d.action for d in relevant]
         return self.policy.logprob(new, actions) - self.policy.logprob(old, actions)
 
     def _behaviour_constraint(self, d: Decision) -> Any:
         """Return the constraint that applied when the decision was made (None: none)."""
-        if d.skill is None or d.info.get("constraint") != "applied":
+        if d.skill is None or d.step.get("constraint") != "applied":
             return None
         skill = self.memory.find(d.skill)
         if skill is None or skill.execution.constraint is None:
@@ -502,7 +507,9 @@ def hindsight_labels(decisions_: Sequence[Decision], per_task: int = 400) -> lis
         if not wins or used.get(d.task, 0) >= per_task:
             continue
         used[d.task] = used.get(d.task, 0) + 1
-        commands = d.info.get("admissible_commands")
+        if d.info is None and "admissible_commands" in d.step:
+            continue  # the env lists its commands, but not yet for this first step: availability unknown
+        commands = (d.info or {}).get("admissible_commands")
         for w in wins:
             if commands and w not in [str(c) for c in commands]:
                 continue

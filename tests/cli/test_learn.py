@@ -150,3 +150,30 @@ def test_build_errors(tmp_path, capsys):
         == 1
     )
     assert "no such trajectory file" in capsys.readouterr().err
+
+
+def test_learn_with_a_teacher_admits_a_confirmed_constraint_and_evaluates_the_transfer(tmp_path, tiny_model_dir):
+    out = tmp_path / "teacher"
+    extra = ["--iterations", "1", "--episodes", "8", "--group", "2", "--teacher", "solver"]
+    extra += ["--transfer", "procmem_gym/Mastermind-hard-v0"]
+    assert learn(tmp_path, tiny_model_dir, out, *extra) == 0
+    memory = ProceduralMemory.load(out / "memory.json")
+    admitted = [e for e in memory.events if e["kind"] == "add"]
+    assert admitted, [e["detail"] for e in memory.events]
+    for e in admitted:  # every admitted candidate passed the gate and a paired confirmation with a bound above 0
+        assert e["detail"]["gate"]["accepted"] and e["detail"]["confirmation"]["lower_bound"] > 0
+    assert all(s.execution.constraint is not None and s.lineage.method == "npppo" for s in memory)
+    evaluation = json.loads((out / "evaluation.json").read_text())
+    rows = evaluation["against_no_memory"]
+    assert {"learned memory (inject)", "random agent + learned memory", "solver (reference)"} <= set(rows)
+    assert evaluation["rows"]["no memory"]["seconds"] > 0
+    hard = evaluation["transfer"]["procmem_gym/Mastermind-hard-v0"]
+    assert hard["no_memory"]["episodes"] == 2 and "learned memory (inject)" in hard["against_no_memory"]
+
+
+def test_a_short_run_says_why_it_learned_nothing(tmp_path, tiny_model_dir):
+    out = tmp_path / "short"
+    assert learn(tmp_path, tiny_model_dir, out, "--iterations", "1", "--no-constraints", "--eval-episodes", "0") == 0
+    events = ProceduralMemory.load(out / "memory.json").events
+    assert [e["detail"]["stage"] for e in events] == ["propose"]
+    assert "--no-constraints" in events[0]["detail"]["reason"]
