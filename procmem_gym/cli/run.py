@@ -100,10 +100,10 @@ def main(args: argparse.Namespace, console: Console) -> int:
     run = plan(args)
     out, records = run.out, run.records
     memory = None
+    saved = memory_copy(out, args.memory)
     if args.memory:
         # The run works on a copy in --out (stats change as skills are used); the input file is never written.
-        snapshot = out / "memory.json"
-        memory = ProceduralMemory.load(snapshot if args.resume and snapshot.exists() else args.memory)
+        memory = ProceduralMemory.load(saved if args.resume and saved.exists() else args.memory)
     rollouts = open_rollouts(args.env, args.num_envs, run.env_kwargs)
     policy = make_policy(
         args.agent, args.env, rollouts.action_space, args.seed, console, dtype=args.dtype, device=args.device
@@ -133,7 +133,7 @@ def main(args: argparse.Namespace, console: Console) -> int:
             s = snapshot()
             progress.update(task, advance=1, ret=s.mean_return, success=s.success_rate)
             if memory is not None:
-                memory.save(out / "memory.json")
+                memory.save(saved)
             write_json_atomic(out / "summary.json", s.to_dict())
 
         try:
@@ -152,7 +152,15 @@ def main(args: argparse.Namespace, console: Console) -> int:
             interrupted = True
         finally:
             rollouts.close()
-    return report(console, args, out, snapshot(), memory is not None, interrupted, len(records))
+    return report(console, args, out, snapshot(), saved if memory is not None else None, interrupted, len(records))
+
+
+def memory_copy(out: Path, memory: str | None) -> Path:
+    """Return where a run keeps its copy of the memory: ``OUT/memory.json``, unless that is the input itself."""
+    copy = out / "memory.json"
+    if memory is not None and copy.resolve() == Path(memory).resolve():
+        return out / "memory.run.json"  # never write the input
+    return copy
 
 
 def report(
@@ -160,7 +168,7 @@ def report(
     args: argparse.Namespace,
     out: Path,
     summary: RunSummary,
-    with_memory: bool,
+    memory_file: Path | None,
     interrupted: bool,
     done: int,
 ) -> int:
@@ -168,8 +176,8 @@ def report(
     write_json_atomic(out / "summary.json", summary.to_dict())
     console.print(summary_table(summary))
     console.print(f"transitions: {out / 'transitions.jsonl'}\nsummary:     {out / 'summary.json'}")
-    if with_memory:
-        console.print(f"memory:      {out / 'memory.json'} (skill stats after this run)")
+    if memory_file is not None:
+        console.print(f"memory:      {memory_file} (skill stats after this run)")
     if interrupted:
         console.print(
             f"[yellow]interrupted after {done} of {args.episodes} episodes; "
