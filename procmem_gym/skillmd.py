@@ -25,7 +25,8 @@ procedure (the skill's guidance), its action steps and its termination condition
     a guess has been made
 
 On import, the texts come from the Markdown (so edits made by people take effect) and the
-exact patterns and steps from the metadata; a folder written by another tool, with only a
+exact patterns, steps and constraint (``metadata.constraint``, JSON; the Markdown's "Allowed
+actions" section only describes it) from the metadata; a folder written by another tool, with only a
 name, a description and a body, imports as a guidance-only skill.
 """
 
@@ -70,9 +71,14 @@ def skill_to_markdown(skill: Skill, name: str | None = None) -> str:
             "method": skill.lineage.method,
         },
     }
+    constraint = skill.execution.constraint
+    if constraint is not None:
+        front["metadata"]["constraint"] = json.dumps(constraint.to_dict(), ensure_ascii=False)
     body = [f"# {skill.name}", "", skill.execution.guidance or "(no guidance)", ""]
     if skill.execution.steps:
         body += ["## Steps"] + [f"{n}. `{s}`" for n, s in enumerate(skill.execution.steps, 1)] + [""]
+    if constraint is not None:
+        body += ["## Allowed actions", constraint.describe(), ""]
     body += ["## Done when", skill.termination.text or "(see the termination patterns)", ""]
     return (
         "---\n" + yaml.safe_dump(front, sort_keys=False, allow_unicode=True, width=10_000) + "---\n" + "\n".join(body)
@@ -141,10 +147,16 @@ def skill_from_markdown(text: str, source: str = "SKILL.md") -> Skill:
         max_steps = int(meta.get("max-steps", 10))
     except (TypeError, ValueError):
         raise SkillError(f"{source}: metadata max-steps must be an integer") from None
+    execution: dict[str, Any] = {"guidance": guidance, "steps": steps}
+    if "constraint" in meta:  # the exact constraint; the "Allowed actions" section only describes it
+        try:
+            execution["constraint"] = json.loads(meta["constraint"]) if isinstance(meta["constraint"], str) else None
+        except json.JSONDecodeError as err:
+            raise SkillError(f"{source}: metadata constraint is not JSON ({err})") from None
     data = {
         "name": str(meta.get("title") or title or front.get("name") or "skill"),
         "activation": {"text": description, "patterns": patterns},
-        "execution": {"guidance": guidance, "steps": steps},
+        "execution": execution,
         "termination": {
             "text": done,
             "patterns": _json_list(meta, "termination-patterns", source) or [],

@@ -103,3 +103,14 @@ def test_a_skill_round_trips_its_constraint_and_ids_of_old_skills_do_not_change(
     skill = Skill.create("x", "y", "z", patterns=["^a"], constraint=CONSISTENT)
     again = Skill.from_dict(skill.to_dict())
     assert again == skill and again.id != plain.id and again.execution.constraint.to_dict() == CONSISTENT
+
+
+def test_agent_skills_export_and_import_keep_the_constraint(tmp_path):
+    from procmem_gym.skillmd import export_skills, import_skills, skill_to_markdown
+
+    skill = Skill.create("consistent", "a guess got feedback", "", patterns=["^Submitted"], constraint=CONSISTENT)
+    text = skill_to_markdown(skill)
+    assert "## Allowed actions" in text and "in common with" in text  # people read it in words
+    export_skills([skill], tmp_path)
+    (back,) = import_skills(tmp_path)
+    assert back.execution.constraint == skill.execution.constraint and back.id == skill.id
