@@ -107,3 +107,39 @@ def test_a_constraint_mined_on_v0_transfers_to_the_extreme_variant():
         if bound.allows(action):
             move = tuple(int(x) for x in action.strip("[]").split())
             assert feedback(guess, move) == feedback(guess, secret)
+
+
+def test_a_writer_revises_the_guidance_of_a_used_skill_and_unusable_answers_are_recorded(tmp_path):
+    from procmem_gym import ProceduralMemory
+    from procmem_gym.learning.npppo import NPPOConfig, NPPOLearner
+    from procmem_gym.skill import Skill
+
+    memory = ProceduralMemory(retriever="keyword")
+    parent = Skill.create("keep", "a guess got feedback", "Keep the digits.", patterns=["^Submitted"], max_steps=1)
+    memory.add(parent)
+
+    class Writer:
+        def generate(self, prompts, max_new_tokens=96):
+            self.prompts = prompts
+            return ["Keep  the digits that scored\nblack pegs in place.", "", "short"]
+
+    writer = Writer()
+    config = NPPOConfig(num_envs=1, k=3, min_segments=6)
+    with NPPOLearner("procmem_gym/Mastermind-v0", RandomPolicy(seed=0), memory, tmp_path, config, writer=writer) as lrn:
+        uses = [
+            decision(f"Submitted [1 2 3 4]. Feedback: {k % 3} black peg(s), 1 white peg(s).", f"[{k} 2 3 4]", 0)
+            for k in range(1, 7)
+        ]
+        uses = [
+            Decision(d.observation, {}, d.action, 0.1 * k - 0.3, 0, parent.id, False, False) for k, d in enumerate(uses)
+        ]
+        out = lrn._semantic_gradients(uses)
+    assert len(writer.prompts) == 3 and "Keep the digits." in writer.prompts[0]
+    ((child, of),) = out
+    assert of.id == parent.id and child.lineage.parent == parent.id and child.lineage.version == 2
+    assert child.execution.guidance == "Keep the digits that scored\\nblack pegs in place.".replace("\\n", " ").replace(
+        "  ", " "
+    )
+    assert child.activation == parent.activation and child.id != parent.id
+    rejected = [e for e in memory.events if e["kind"] == "reject"]
+    assert len(rejected) == 2 and all(e["detail"]["stage"] == "writer" for e in rejected)
