@@ -53,7 +53,7 @@ class PairedComparison:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the numbers, rounded for reports."""
-        return {k: round(v, 6) if isinstance(v, float) else v for k, v in asdict(self).items()}
+        return {k: round(v, 6) if isinstance(v, float) and k != "success_p" else v for k, v in asdict(self).items()}
 
 
 def bootstrap_ci(

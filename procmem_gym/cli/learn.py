@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.table import Table
 
 from procmem_gym.agents.policy import Policy
@@ -306,31 +306,33 @@ def _document(results: list, episodes: int, seed: int) -> dict[str, Any]:
     }
 
 
-def results_table(results: list, title: str) -> Table:
-    """Return the evaluation table: each row's numbers and its paired difference with no memory."""
-    table = Table(title=title)
-    table.add_column("", no_wrap=True)
-    for col in (
-        "mean return",
-        "success",
-        "reuse",
-        "steps",
-        "model calls / ep",
-        "vs no memory (95% CI)",
-        "McNemar p",
-    ):
-        table.add_column(col, justify="right")
+def results_table(results: list, title: str) -> Group:
+    """Return the evaluation tables: each row's numbers, then each row against no memory, paired by seed."""
+    rows = Table(title=title)
+    rows.add_column("")
+    for col in ("mean return", "success", "reuse", "steps", "model calls / ep"):
+        rows.add_column(col, justify="right", no_wrap=True)
+    paired = Table(title=f"against {results[0].row.name}, episode by episode")
+    paired.add_column("")
+    for col in ("Δ return", "95% CI", "only it won", "only base won", "McNemar p"):
+        paired.add_column(col, justify="right", no_wrap=True)
     for r in results:
         s, c = r.summary, r.against_baseline
-        diff = "" if c is None else f"{c.mean_difference:+.3f} [{c.ci_low:+.3f}, {c.ci_high:+.3f}]"
-        table.add_row(
+        rows.add_row(
             r.row.name,
             f"{s['mean_return']:.3f}",
             f"{s['success_rate']:.0%}",
             f"{s['reuse_rate']:.0%}",
             f"{s['mean_steps']:.1f}",
             f"{s['model_calls'] / max(s['episodes'], 1):.1f}",
-            diff,
-            "" if c is None else f"{c.success_p:.2g}",
         )
-    return table
+        if c is not None:
+            paired.add_row(
+                r.row.name,
+                f"{c.mean_difference:+.3f}",
+                f"{c.ci_low:+.2f}..{c.ci_high:+.2f}",
+                str(c.only_b_won),
+                str(c.only_a_won),
+                f"{c.success_p:.2g}",
+            )
+    return Group(rows, paired)
