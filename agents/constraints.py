@@ -126,9 +126,14 @@ class CodeSet:
         return bool(len(self.rows(prefix)))
 
     def next_numbers(self, prefix: tuple[int, ...]) -> set[int]:
-        """Return the numbers that can follow ``prefix``."""
-        rows = self.rows(prefix)
-        return set(rows[:, len(prefix)].tolist()) if len(prefix) < self.codes.shape[1] and len(rows) else set()
+        """Return the numbers that can follow ``prefix`` (memoised: the grammar asks once per candidate token)."""
+        cache = self.__dict__.setdefault("_next", {})
+        hit = cache.get(prefix)
+        if hit is None:
+            rows = self.rows(prefix)
+            ok = len(prefix) < self.codes.shape[1] and len(rows)
+            hit = cache[prefix] = set(np.unique(rows[:, len(prefix)]).tolist()) if ok else set()
+        return hit
 
     def texts(self) -> list[str]:
         """Return the codes as guesses, ``[1 2 3 4]``."""
