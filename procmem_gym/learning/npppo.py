@@ -361,7 +361,10 @@ class NPPOLearner(Learner):
         """
         covers = [self._relevant(skill, held_out) for skill, _ in candidates]
         log_ratios: list[np.ndarray] = [np.zeros(len(c)) for c in covers]
-        if hasattr(self.policy, "action_logprobs") and any(covers):
+        # data whose advantages are all 0 (every task's episodes scored alike) cannot judge: the
+        # gate says so without the model's numbers, which are the expensive part
+        informative = any(held_out[k].advantage != 0 for c in covers for k in c)
+        if hasattr(self.policy, "action_logprobs") and informative:
             rows = sorted(set().union(*map(set, covers)))
             where = {k: r for r, k in enumerate(rows)}
             cover_sets = [set(c) for c in covers]
