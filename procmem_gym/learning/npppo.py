@@ -96,7 +96,6 @@ class NPPOLearner(Learner):
         super().__init__(*args, **kwargs)
         cfg = self.config
         self.teacher, self.writer = teacher, writer
-        self._paired_gains: list[float] = []  # the last confirmation's per-pair gains
         self.gate = PPOGate(eps=cfg.eps, margin=cfg.margin, trust=cfg.trust, rule=cfg.gate_rule)
         self.confirmation = PairedConfirmation(level=cfg.confirm_level)
         self.memory.capacity = cfg.capacity
@@ -185,9 +184,9 @@ class NPPOLearner(Learner):
             elif rank >= cfg.max_parents:
                 self._reject(skill, parent, "confirmation", decision, "not among the best candidates this iteration")
             else:
-                confirmation = self._confirm(iteration, rank, skill, parent)
+                confirmation, gains = self._confirm(iteration, rank, skill, parent)
                 if confirmation.accepted:
-                    self._admit(skill, parent, decision, confirmation)
+                    self._admit(skill, parent, decision, confirmation, gains)
                     confirmed.add(situation)
                 else:
                     self._reject(skill, parent, "confirmation", decision, confirmation=confirmation)
@@ -421,8 +420,10 @@ class NPPOLearner(Learner):
         skill = self.memory.find(d.skill) if d.skill else None
         return _guidance(skill, d.observation) if skill is not None else {}
 
-    def _confirm(self, iteration: int, rank: int, skill: Skill, parent: Skill | None) -> Confirmation:
-        """Play fresh tasks with and without the candidate on the same seeds; return the verdict."""
+    def _confirm(
+        self, iteration: int, rank: int, skill: Skill, parent: Skill | None
+    ) -> tuple[Confirmation, list[float]]:
+        """Play fresh tasks with and without the candidate on the same seeds; return the verdict and paired gains."""
         cfg = self.config
         n = cfg.confirm_episodes
         env_seeds = [cfg.seed + 500_000 + 1000 * iteration + 100 * rank + k for k in range(n)]
@@ -447,11 +448,17 @@ class NPPOLearner(Learner):
             )
             results[name] = {r.seed: r.return_ for r in played.records}
         seeds = [s for s in env_seeds if s in results["with"] and s in results["without"]]
-        self._paired_gains = [results["with"][s] - results["without"][s] for s in seeds]
-        return self.confirmation.decide([results["with"][s] for s in seeds], [results["without"][s] for s in seeds])
+        gains = [results["with"][s] - results["without"][s] for s in seeds]
+        with_, without = [results["with"][s] for s in seeds], [results["without"][s] for s in seeds]
+        return self.confirmation.decide(with_, without), gains
 
     def _admit(
-        self, skill: Skill, parent: Skill | None, decision: GateDecision, confirmation: Confirmation | None
+        self,
+        skill: Skill,
+        parent: Skill | None,
+        decision: GateDecision,
+        confirmation: Confirmation | None,
+        gains: Sequence[float] = (),
     ) -> None:
         detail = {
             "source": "contrast" if skill.execution.constraint else "semantic gradient",
@@ -463,8 +470,8 @@ class NPPOLearner(Learner):
             detail["confirmation"] = confirmation.to_dict()
             skill = skill.with_(score=confirmation.lower_bound)
         self.memory.add(skill, detail)
-        for gain in self._paired_gains if confirmation is not None else ():
-            self.memory.record_gain(skill.id, gain)  # measured against the memory without it
+        for gain in gains:  # the confirmation's paired gains, measured against the memory without it
+            self.memory.record_gain(skill.id, gain)
 
     # ------------------------------------------------------------------ gains
     def _record_gains(self, episodes: Sequence[Episode], advantage: Sequence[float]) -> None:
