@@ -96,6 +96,8 @@ class NPPOLearner(Learner):
         super().__init__(*args, **kwargs)
         cfg = self.config
         self.teacher, self.writer = teacher, writer
+        #: (iteration, decisions of the iterations before it), read back from their logs once per iteration
+        self._earlier: tuple[int, list[Decision]] | None = None
         self.gate = PPOGate(eps=cfg.eps, margin=cfg.margin, trust=cfg.trust, rule=cfg.gate_rule)
         self.confirmation = PairedConfirmation(level=cfg.confirm_level)
         self.memory.capacity = cfg.capacity
@@ -271,7 +273,7 @@ class NPPOLearner(Learner):
         """Return the decisions of the iterations before this one, read back from their logs."""
         from procmem_gym.learning.experience import load_episodes
 
-        cached = getattr(self, "_earlier", None)
+        cached = self._earlier
         if cached is not None and cached[0] == self.memory.iteration:
             return cached[1]
         out: list[Decision] = []
