@@ -1,8 +1,9 @@
-"""``procmem-gym alfworld``: prepare ALFWorld games (as ``alfworld-generate``) and list what a data folder holds."""
+"""``procmem-gym alfworld``: prepare games (as ``alfworld-generate``), generate new ones, list a data folder."""
 
 from __future__ import annotations
 
 import argparse
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -39,6 +40,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="probability of a human task description instead of a templated one (default 0)",
     )
     prep.set_defaults(func=prepare_main)
+    gen = sub.add_parser(
+        "generate",
+        help="write new games (official layout, all six task types) on ALFWorld's domain; keep those the expert wins",
+    )
+    gen.add_argument("dir", help="an empty folder (the games go to DIR/json_2.1.1/<split>/)")
+    gen.add_argument("--train", type=int, default=240, help="games in train (default 240)")
+    gen.add_argument("--valid-seen", type=int, default=60, help="games in valid_seen (default 60)")
+    gen.add_argument("--valid-unseen", type=int, default=120, help="games in valid_unseen (default 120)")
+    gen.add_argument("--seed", type=int, default=0, help="generation seed (default 0); same seed, same games")
+    gen.add_argument("--workers", type=int, default=None, help="processes (default: one per CPU)")
+    gen.set_defaults(func=generate_main)
     info = sub.add_parser("info", help="games per split and task type in an ALFWorld data folder")
     info.add_argument("dir", nargs="?", default=None, help="the data folder (default $ALFWORLD_DATA)")
     info.set_defaults(func=info_main)
@@ -87,6 +99,45 @@ def prepare_main(args: argparse.Namespace, console: Console) -> int:
         if g.status in ("unsolvable", "skipped"):
             console.print(f"[yellow]{g.status}[/yellow] {g.folder}: {g.reason}", highlight=False)
     return 1 if report.count("unsolvable") else 0
+
+
+def generate_main(args: argparse.Namespace, console: Console) -> int:
+    """Generate games; print games per split and task type, and the rate."""
+    from procmem_gym.atomic import write_text_atomic
+    from procmem_gym.envs.alfworld.data import TASK_TYPE_ALIASES, TASK_TYPES
+    from procmem_gym.envs.alfworld.generate import generate_games
+
+    counts = {"train": args.train, "valid_seen": args.valid_seen, "valid_unseen": args.valid_unseen}
+    with Progress(
+        TextColumn("[bold]generating"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not console.is_terminal,
+    ) as progress:
+        task = progress.add_task("generate", total=sum(counts.values()))
+        report = generate_games(
+            args.dir, counts, seed=args.seed, workers=args.workers, on_game=lambda _: progress.update(task, advance=1)
+        )
+    data = report.to_dict()
+    write_text_atomic(Path(args.dir) / "generated.json", json.dumps(data, indent=1))
+    table = Table(title=f"generated ALFWorld games in {args.dir}", box=box.SIMPLE_HEAD)
+    table.add_column("split", no_wrap=True)
+    short = {full: alias for alias, full in TASK_TYPE_ALIASES.items() if alias != "pick_two"}
+    for name in TASK_TYPES.values():
+        table.add_column(short[name], justify="right")
+    table.add_column("games", justify="right")
+    for split, row in data["by_split"].items():
+        table.add_row(split, *(str(row.get(t, 0)) for t in TASK_TYPES.values()), str(sum(row.values())))
+    console.print(table)
+    steps = [g.expert_steps for g in report.games]
+    console.print(
+        f"{len(report.games)} games in {report.seconds:.0f} s ({data['games_per_minute']} per minute), "
+        f"every one won by the expert ({sum(steps) / max(len(steps), 1):.1f} steps on average); "
+        f"{report.failed_attempts} drawn games the expert lost were drawn again"
+    )
+    return 0
 
 
 def info_main(args: argparse.Namespace, console: Console) -> int:
