@@ -125,11 +125,35 @@ def listing_first(observation: str) -> str:
     return observation
 
 
+#: Characters of episode memories (MemP's retrieval) a prompt holds, shared among them.
+MEMORY_CHARS = 2400
+
+
 def static_head(info: dict[str, Any]) -> str:
-    """Return the start of the user message that stays the same for a whole episode (the task, if any)."""
-    goal = info.get("goal") if isinstance(info, dict) else None
+    """Return the start of the user message that stays the same for a whole episode.
+
+    That is the task, if any, and the memories retrieved for it when the episode began
+    (``info["procmem"]["memories"]``, episode-scope retrieval), which stay for the whole episode.
+    """
+    if not isinstance(info, dict):
+        return ""
+    goal = info.get("goal")
     # ALFWorld states the task in the first observation only; the history window loses it.
-    return f"Your task: {goal}\n\n" if goal else ""
+    head = f"Your task: {goal}\n\n" if goal else ""
+    procmem = info.get("procmem")
+    memories = procmem.get("memories") if isinstance(procmem, dict) else None
+    if memories:
+        share = max(120, MEMORY_CHARS // len(memories))
+        texts = [str(m.get("guidance") or m.get("name") or "") for m in memories if isinstance(m, dict)]
+        lines = [_head(t, share) for t in texts if t][: max(1, MEMORY_CHARS // share)]
+        if lines:
+            head += "Memories of similar tasks:\n" + "\n\n".join(f"[{k + 1}] {t}" for k, t in enumerate(lines)) + "\n\n"
+    return head
+
+
+def _head(text: str, limit: int) -> str:
+    text = str(text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _tail(text: str, limit: int) -> str:

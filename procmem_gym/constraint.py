@@ -15,6 +15,8 @@ statements about the candidate action, read against text the skill captured:
     filling the templates (at most 64 matches).
 ``{"matches": REGEX_TEMPLATE}`` / ``{"not_matches": REGEX_TEMPLATE}``
     The whole action must (not) match; ``{slots}`` are filled with the escaped captured text.
+``{"unrepeated": true}``
+    The action is none of those the episode has taken so far (a search that never goes back).
 
 Templates are filled from the named groups of the skill's activation patterns (``{g}``). All
 regexes run on RE2 (linear time), and every size is bounded, so a constraint from an untrusted
@@ -140,7 +142,7 @@ def _fill(template: str, values: dict[str, str]) -> str | None:
 class Statement:
     """One statement of a constraint (see the module docstring)."""
 
-    kind: str  # a count KIND, or "matches" / "not_matches"
+    kind: str  # a count KIND, or "matches" / "not_matches" / "unrepeated"
     ref: str = ""  # the ``with`` template, or the regex template
     op: str = "=="
     value: tuple[int | str, ...] = ()
@@ -152,6 +154,10 @@ class Statement:
         """Return the statement a dict describes; raise :class:`ConstraintError` naming ``where``."""
         if not isinstance(data, dict):
             raise ConstraintError(f"{where} must be an object")
+        if "unrepeated" in data:
+            if data["unrepeated"] is not True or len(data) != 1:
+                raise ConstraintError(f'{where} must be {{"unrepeated": true}} and nothing else')
+            return cls("unrepeated")
         if "matches" in data or "not_matches" in data:
             kind = "matches" if "matches" in data else "not_matches"
             ref = _template(data[kind], f"{where}.{kind}")
@@ -184,6 +190,8 @@ class Statement:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the dict stored in memory files."""
+        if self.kind == "unrepeated":
+            return {"unrepeated": True}
         if self.kind in ("matches", "not_matches"):
             return {self.kind: self.ref}
         out: dict[str, Any] = {"count": self.kind, "with": self.ref, "op": self.op}
@@ -232,6 +240,9 @@ class Constraint:
         """
         parts = []
         for s in self.statements:
+            if s.kind == "unrepeated":
+                parts.append("the action was not taken before in this episode")
+                continue
             if s.kind in ("matches", "not_matches"):
                 parts.append(f"the action {'matches' if s.kind == 'matches' else 'does not match'} /{s.ref}/")
                 continue
@@ -242,15 +253,20 @@ class Constraint:
             parts.append(f'for every line like "{readable_pattern(s.for_each)}": {text}' if s.for_each else text)
         return "; ".join(parts)
 
-    def bind(self, observation: str, values: dict[str, str]) -> BoundConstraint:
+    def bind(self, observation: str, values: dict[str, str], taken: Sequence[str] = ()) -> BoundConstraint:
         """Return the concrete checks for one observation and the activation's captured ``values``.
 
-        A statement whose slots cannot all be filled (or whose value is not a number) makes the
-        whole constraint unbound: it then allows every action, and says so.
+        ``taken`` are the actions the episode has taken so far (for ``unrepeated``). A statement
+        whose slots cannot all be filled (or whose value is not a number) makes the whole
+        constraint unbound: it then allows every action, and says so.
         """
         counts: list[tuple[str, tuple, str, int, str]] = []
         regexes: list[tuple[str, bool]] = []
+        excluded: frozenset[str] = frozenset()
         for s in self.statements:
+            if s.kind == "unrepeated":
+                excluded = frozenset(" ".join(str(a).lower().split()) for a in taken)
+                continue
             if s.kind in ("matches", "not_matches"):
                 filled = _fill(s.ref, {k: re.escape(v) for k, v in values.items()})
                 if filled is None or not _compiles(filled):
@@ -276,7 +292,7 @@ class Constraint:
                 if ref is None:
                     return BoundConstraint((), (), bound=False)
                 counts.append((s.kind, action_tokens(ref, s.tokens), s.op, total, s.tokens))
-        return BoundConstraint(tuple(counts), tuple(regexes), bound=True)
+        return BoundConstraint(tuple(counts), tuple(regexes), bound=True, excluded=excluded)
 
 
 def _compiles(pattern: str) -> bool:
@@ -301,18 +317,22 @@ class BoundConstraint:
     """A constraint filled in for one observation: concrete checks any policy can apply.
 
     ``counts`` holds ``(kind, reference tokens, op, value, tokens)``; ``regexes`` holds
-    ``(pattern, negated)``. An unbound constraint (``bound=False``) allows everything.
+    ``(pattern, negated)``; ``excluded`` the actions already taken (``unrepeated``, compared
+    without case and extra spaces). An unbound constraint (``bound=False``) allows everything.
     """
 
     counts: tuple[tuple[str, tuple, str, int, str], ...]
     regexes: tuple[tuple[str, bool], ...]
     bound: bool = True
+    excluded: frozenset[str] = frozenset()
 
     def allows(self, action: str) -> bool:
         """Return whether the constraint allows an action (text)."""
         if not self.bound:
             return True
         text = str(action)
+        if self.excluded and " ".join(text.lower().split()) in self.excluded:
+            return False
         cache: dict[str, tuple] = {}
         for kind, ref, op, value, tokens in self.counts:
             toks = cache.get(tokens)
@@ -360,7 +380,7 @@ class BoundConstraint:
             alive = alive[OPS[op](got, value)]
         keep[:] = False
         keep[alive] = True
-        if self.regexes:
+        if self.regexes or self.excluded:
             for row in alive:
                 if not self.allows("[" + " ".join(str(int(d)) for d in codes[row]) + "]"):
                     keep[row] = False
@@ -372,6 +392,7 @@ class BoundConstraint:
             "bound": self.bound,
             "counts": [[k, list(r), op, v, t] for k, r, op, v, t in self.counts],
             "regexes": [[p, n] for p, n in self.regexes],
+            **({"excluded": sorted(self.excluded)} if self.excluded else {}),
         }
 
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from procmem_gym.errors import UsageError
 from procmem_gym.memory import ProceduralMemory
-from procmem_gym.tracking import SkillTracker
+from procmem_gym.tracking import SCOPES, SkillTracker
 from procmem_gym.transitions import Episode, EpisodeRecord, Transition, TransitionLog, loggable_info
 
 __all__ = [
@@ -176,7 +176,10 @@ class EpisodeRun:
     @property
     def procmem(self) -> dict[str, Any]:
         """Return ``info["procmem"]`` for the current observation (a fresh dict on every call)."""
-        return {**self._procmem, "candidates": list(self._procmem["candidates"])}
+        out = {**self._procmem, "candidates": list(self._procmem["candidates"])}
+        if "memories" in out:
+            out["memories"] = [dict(m) for m in out["memories"]]
+        return out
 
     def _refresh(self, procmem: dict[str, Any]) -> None:
         self._procmem = procmem
@@ -186,13 +189,24 @@ class EpisodeRun:
             self.skill_action = action_from_text(self.action_space, procmem["next_action"])
 
     # ------------------------------------------------------------------ the episode
-    def begin(self, episode: int, seed: int | None, text: str) -> None:
-        """Start episode number ``episode`` on the text of its first observation."""
+    def begin(self, episode: int, seed: int | None, text: str, info: dict[str, Any] | None = None) -> None:
+        """Start episode number ``episode`` on the text of its first observation (and the reset's ``info``).
+
+        ``info["goal"]`` is the task that episode-scope retrieval looks up, and ``info["gamefile"]``
+        the game whose own memories it leaves out (see :class:`~procmem_gym.tracking.SkillTracker`).
+        """
         self.episode, self.seed, self.text = episode, seed, text
         self.return_, self.steps, self.in_episode = 0.0, 0, True
         self.transitions = []
         self.detail = {}
-        self._refresh(self.tracker.begin(text, seed) if self.tracker is not None else no_skill_info())
+        if self.tracker is None:
+            self._refresh(no_skill_info())
+            return
+        info = info if isinstance(info, dict) else {}
+        goal, game = info.get("goal"), info.get("gamefile")
+        task = goal if isinstance(goal, str) and goal else None
+        source = source_key(game) if isinstance(game, str) and game else None
+        self._refresh(self.tracker.begin(text, seed, task=task, source=source))
 
     def choose(self, policy_action: Any) -> tuple[Any, str]:
         """Return ``(action to send, source)``: the skill's action in inject mode when it has one."""
@@ -226,7 +240,9 @@ class EpisodeRun:
         if self.tracker is not None and self.tracker.explored is not None:
             extra["explored_skill"] = self.tracker.explored  # left inactive for this step by exploration
         if self.tracker is not None:
-            skill_id, event, procmem = self.tracker.step(text, done)
+            commands = info.get("admissible_commands") if isinstance(info, dict) else None
+            commands = [str(c) for c in commands] if isinstance(commands, (list, tuple)) else None
+            skill_id, event, procmem = self.tracker.step(text, done, action_text(sent), commands)
         else:
             procmem = no_skill_info()
         if self.log is not None or self.keep_transitions:
@@ -287,6 +303,53 @@ class EpisodeRun:
         self.transitions = []
 
 
+def source_key(path: str) -> str:
+    """Return the name of a game that does not depend on where its data folder lies.
+
+    ALFWorld games are named by their path below ``json_2.1.1/`` (split/task/trial), so a copy of
+    the data elsewhere is still the same game; other sources are kept as they are.
+
+    >>> source_key("/data/alfworld/json_2.1.1/train/pick-Apple/trial_T1/game.tw-pddl")
+    'train/pick-Apple/trial_T1/game.tw-pddl'
+    """
+    marker = "json_2.1.1/"
+    text = str(path).replace(os.sep, "/")
+    return text.split(marker, 1)[1] if marker in text else text
+
+
+def retrieval_settings(memory: ProceduralMemory | None, override: dict[str, Any] | None) -> dict[str, Any]:
+    """Return the tracker's retrieval settings: the memory's own (``meta["retrieval"]``), then ``override``.
+
+    Keys: ``scope`` (``step`` or ``episode``), ``top_k``, ``threshold`` (cosine, episode scope).
+    """
+    merged: dict[str, Any] = {}
+    for part in ((memory.meta.get("retrieval") if memory is not None else None), override):
+        if part is None:
+            continue
+        if not isinstance(part, dict):
+            raise UsageError(f"retrieval settings must be a mapping, got {type(part).__name__}")
+        merged.update({k: v for k, v in part.items() if v is not None})
+    unknown = set(merged) - {"scope", "top_k", "threshold"}
+    if unknown:
+        raise UsageError(f"unknown retrieval settings {sorted(unknown)}; known: scope, top_k, threshold")
+    out: dict[str, Any] = {}
+    if "scope" in merged:
+        if merged["scope"] not in SCOPES:
+            raise UsageError(f"retrieval scope must be one of {SCOPES}, got {merged['scope']!r}")
+        out["scope"] = merged["scope"]
+    if "top_k" in merged:
+        k = merged["top_k"]
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 100:
+            raise UsageError(f"retrieval top_k must be an integer in 1..100, got {k!r}")
+        out["top_k"] = k
+    if "threshold" in merged:
+        t = merged["threshold"]
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not -1.0 <= float(t) <= 1.0:
+            raise UsageError(f"retrieval threshold is a cosine in [-1, 1], got {t!r}")
+        out["task_threshold"] = float(t)
+    return out
+
+
 def make_runs(
     n: int,
     memory: ProceduralMemory | None,
@@ -298,13 +361,15 @@ def make_runs(
     success_key: str | None,
     keep_transitions: bool,
     explore: float = 0.0,
+    retrieval: dict[str, Any] | None = None,
 ) -> list[EpisodeRun]:
     """Return ``n`` episode runs sharing one memory and one log (one per env slot)."""
+    settings = retrieval_settings(memory, retrieval)
     return [
         EpisodeRun(
             mode,
             action_space,
-            SkillTracker(memory, explore=explore) if memory is not None and mode != "off" else None,
+            SkillTracker(memory, explore=explore, **settings) if memory is not None and mode != "off" else None,
             log,
             exclude,
             update_memory,

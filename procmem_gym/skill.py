@@ -232,6 +232,9 @@ class Lineage:
     method: str = "manual"
     env: str | None = None
     agent: str | None = None
+    #: What the skill was built from (ALFWorld game files, say): a run never retrieves a skill for
+    #: an episode of one of its sources, so an evaluation cannot read the answer it was built on.
+    sources: tuple[str, ...] = ()
 
     @classmethod
     def from_dict(cls, data: Any) -> Lineage:
@@ -242,7 +245,13 @@ class Lineage:
             if v is not None and not isinstance(v, str):
                 raise SkillError(f"lineage.{name} must be a string or null")
         method = _text(data.get("method", "manual"), "lineage.method", 40, required=True)
-        return cls(parent, _int(data.get("version", 1), "lineage.version", 1), method, env, agent)
+        sources = data.get("sources") or ()
+        if not isinstance(sources, (list, tuple)) or not all(isinstance(x, str) and len(x) <= 1000 for x in sources):
+            raise SkillError("lineage.sources must be a list of strings (at most 1000 characters each)")
+        if len(sources) > 10_000:
+            raise SkillError(f"lineage.sources holds {len(sources)} entries; at most 10000")
+        version = _int(data.get("version", 1), "lineage.version", 1)
+        return cls(parent, version, method, env, agent, tuple(dict.fromkeys(sources)))
 
 
 @dataclass(frozen=True)
@@ -349,6 +358,7 @@ class Skill:
                 "method": self.lineage.method,
                 "env": self.lineage.env,
                 "agent": self.lineage.agent,
+                **({"sources": list(self.lineage.sources)} if self.lineage.sources else {}),
             },
         }
 

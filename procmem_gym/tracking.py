@@ -5,11 +5,18 @@ checks the active skill's termination (its patterns on the new text, its ``max_s
 end of the episode), then, with no skill active, asks the memory for a skill whose activation
 holds and activates the best one. Slots of the skill's action templates are filled from the
 named groups of the activation patterns that matched (``(?P<obj>[a-z]+)`` fills ``{obj}``).
+
+With ``scope="episode"`` (MemP's retrieval, as published) the memories of the task are
+retrieved once, when the episode starts: up to ``top_k`` skills without patterns whose
+activation text (the task they were built for) is within MemP's threshold of this episode's
+task, never one built from this episode's own game. They stay in ``info["procmem"]["memories"]``
+for the whole episode; skills with patterns (rules, constraints) still activate step by step.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +28,51 @@ from procmem_gym.skill import Skill
 from procmem_gym.transitions import EpisodeRecord
 
 _SLOT = re.compile(r"\{(\w+)\}")
+_TASK = re.compile(r"your task is to:?\s*(.+)", re.IGNORECASE)
+#: How skills are retrieved: every step by activation (ProcMEM), or once per episode by task (MemP).
+SCOPES = ("step", "episode")
+
+
+def task_of(text: str) -> str:
+    r"""Return the task an observation states ("Your task is to: ..." as ALFWorld says it), else the text.
+
+    >>> task_of("You are in a room.\n\nYour task is to: put a clean mug in cabinet.")
+    'put a clean mug in cabinet.'
+    """
+    match = _TASK.search(text)
+    return match.group(1).strip() if match else text
+
+
+_THING = re.compile(r"\b([a-z]+) \d+\b")
+
+
+def in_view(text: str, task: str) -> str:
+    """Return the positions of the task's words that ``text`` names as things (a word, then a number).
+
+    >>> in_view("On the desk 1, you see a mug 2 and a pen 1.", "put a clean mug in desk")
+    '3 5'
+    """
+    named = {m.group(1) for m in _THING.finditer(text.lower())}
+    return " ".join(str(k) for k, w in enumerate(task.split()) if w in named)
+
+
+def changed(before: frozenset[str] | None, after: frozenset[str] | None) -> bool:
+    """Return whether a step counts as done: unless both command sets are known and equal (a look, a help)."""
+    return before is None or after is None or before != after
+
+
+def context_text(text: str, task: str, done: set[str] | frozenset[str]) -> str:
+    """Return the text conditions read under a stated task (see :meth:`SkillTracker.context`)."""
+    return f"{text}\n\nYour task is to: {task}\nDone so far: {' '.join(sorted(done))}\nIn view: {in_view(text, task)}"
+
+
+def task_key(task: str) -> str:
+    """Return a task as conditions read it: lower case, single spaces, no final period.
+
+    >>> task_key("Put a clean Mug in cabinet. ")
+    'put a clean mug in cabinet'
+    """
+    return " ".join(task.lower().split()).rstrip(".")
 
 
 def fill(text: str, values: dict[str, str]) -> str:
@@ -57,25 +109,90 @@ class SkillTracker:
     explored: str | None = None
     text: str = ""
     rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
+    #: ``step`` or ``episode`` (see the module doc).
+    scope: str = "step"
+    #: Episode scope: memories retrieved per episode (MemP: 10), and the cosine they need (MemP: 0.75).
+    top_k: int = 10
+    task_threshold: float = 0.75
+    #: Episode scope: the memories of this episode's task, with their cosines.
+    memories: list[tuple[Skill, float]] = field(default_factory=list)
+    #: The episode's task, when it states one, and the verbs of the actions taken so far (see :meth:`context`).
+    task: str = ""
+    done_verbs: set[str] = field(default_factory=set)
+    #: The actions taken so far in this episode (constraints that forbid repeating one read them).
+    taken: list[str] = field(default_factory=list)
+    #: The env's admissible commands after the last step, when it says (``info["admissible_commands"]``).
+    commands: frozenset[str] | None = None
+    #: The episode's source (its game): skills built from it are not activated.
+    source: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.scope not in SCOPES:
+            raise ValueError(f"scope must be one of {SCOPES}, got {self.scope!r}")
 
     def start(self, seed: int | None = None) -> None:
         """Forget the previous episode (``seed`` seeds the exploration of this one)."""
         self.active, self.step_in_skill, self.slots = None, 0, {}
         self.uses, self.candidates, self.skill_steps, self.explored = {}, [], 0, None
+        self.memories, self.task, self.done_verbs, self.source, self.taken = [], "", set(), None, []
+        self.commands = None
         self.rng = np.random.default_rng([0 if seed is None else seed, 0x5EED])
 
-    def begin(self, text: str, seed: int | None = None) -> dict[str, Any]:
-        """Start an episode on its first observation; return ``info["procmem"]``."""
+    def begin(
+        self, text: str, seed: int | None = None, task: str | None = None, source: str | None = None
+    ) -> dict[str, Any]:
+        """Start an episode on its first observation; return ``info["procmem"]``.
+
+        Episode scope: ``task`` (default :func:`task_of` the text) is the retrieval query, and
+        ``source`` (the episode's game file, say) excludes skills built from it.
+        """
         self.start(seed)
+        stated = task_of(text)
+        self.task = task_key(stated if stated != text else (task or ""))
+        self.source = source
+        if self.scope == "episode":
+            found = self.memory.task_memories(
+                self.task or text, self.top_k, self.task_threshold, (source,) if source else ()
+            )
+            for skill_id, sim in found:
+                skill = self.memory.find(skill_id)
+                if skill is not None:
+                    self.memories.append((skill, sim))
+                    self.uses.setdefault(skill_id, SkillUse()).activations += 1
         self.select(text)
         return self.info()
 
-    def step(self, text: str, episode_over: bool) -> tuple[str | None, str | None, dict[str, Any]]:
-        """Account for one env step that led to ``text``: return the (skill, event) to log and ``info["procmem"]``.
+    def context(self, text: str) -> str:
+        """Return what activation patterns and constraints read: ``text``, then the task, what was done and is seen.
+
+        With a stated task the text is followed by three lines: ``Your task is to: TASK``,
+        ``Done so far:`` with the sorted first words of the actions taken (``go open take``;
+        an action after which the env's admissible commands stayed the same changed nothing
+        and is left out), and
+        ``In view:`` with the positions (0-based) of the task's words that ``text`` names as
+        things ("mug 2"), so a skill can hold for one stage of one kind of task. Without a
+        stated task it is ``text`` itself.
+        """
+        if not self.task:
+            return text
+        return context_text(text, self.task, self.done_verbs)
+
+    def step(
+        self, text: str, episode_over: bool, action: str | None = None, commands: Sequence[str] | None = None
+    ) -> tuple[str | None, str | None, dict[str, Any]]:
+        """Account for one env step (``action``) that led to ``text``; return (skill, event) and ``info["procmem"]``.
 
         The event is ``terminate`` when the skill ended on this step; otherwise, with no skill
         active, a skill whose activation holds for ``text`` is activated for the next step.
         """
+        if action is not None and len(self.taken) < 10_000:
+            self.taken.append(action)
+        after = frozenset(commands) if commands is not None else None
+        if action and changed(self.commands, after):
+            verb = action.split(maxsplit=1)[0].lower()[:20] if action.strip() else ""
+            if verb.isalpha():
+                self.done_verbs.add(verb)
+        self.commands = after
         skill_id, event = self.advance()
         if self.check_termination(text, episode_over):
             event = "terminate"
@@ -93,23 +210,33 @@ class SkillTracker:
         if self.active is not None:
             self.candidates = []
             return
-        self.candidates = self.memory.activation_candidates(text, self.candidates_k)
+        context = self.context(text)
+        self.candidates = self.memory.activation_candidates(context, self.candidates_k, self.scope == "episode")
         for skill_id, _ in self.candidates:
             skill = self.memory.find(skill_id)
-            if skill is None:
+            if skill is None or (self.source is not None and self.source in skill.lineage.sources):
                 continue
             if self.explore > 0 and self.rng.random() < self.explore:
                 self.explored = skill_id
                 return
             self.active, self.step_in_skill = skill, 0
-            self.slots = self._capture(skill, text)
+            self.slots = self._capture(skill, context)
             self.uses.setdefault(skill_id, SkillUse()).activations += 1
             return
 
     def advance(self) -> tuple[str | None, str | None]:
-        """Account for one env step; return the (skill id, event) to log for it."""
+        """Account for one env step; return the (skill id, event) to log for it.
+
+        A step under episode memories only is logged with the first memory's id.
+        """
+        for skill, _ in self.memories:
+            self.uses[skill.id].steps += 1
         if self.active is None:
-            return None, None
+            if not self.memories:
+                return None, None
+            self.skill_steps += 1
+            first = self.memories[0][0].id
+            return first, "activate" if self.uses[first].steps == 1 else "continue"
         event = "activate" if self.step_in_skill == 0 else "continue"
         self.step_in_skill += 1
         self.uses[self.active.id].steps += 1
@@ -133,8 +260,15 @@ class SkillTracker:
     def info(self) -> dict[str, Any]:
         """Return ``info["procmem"]``: the active skill, its guidance and next action, the candidates."""
         skill = self.active
+        memories = [
+            {"id": m.id, "name": m.name, "guidance": m.execution.guidance, "similarity": round(sim, 4)}
+            for m, sim in self.memories
+        ]
         if skill is None:
-            return {"active_skill": None, "guidance": None, "next_action": None, "candidates": list(self.candidates)}
+            out = {"active_skill": None, "guidance": None, "next_action": None, "candidates": list(self.candidates)}
+            if self.memories:
+                out["memories"] = memories
+            return out
         out = {
             "active_skill": skill.id,
             "skill_name": skill.name,
@@ -142,9 +276,11 @@ class SkillTracker:
             "next_action": skill.action(self.step_in_skill, self.slots),
             "candidates": list(self.candidates),
         }
+        if self.memories:
+            out["memories"] = memories
         if skill.execution.constraint is not None:
             # the constraint filled in for this observation: the policy chooses among what it allows
-            out["constraint"] = skill.execution.constraint.bind(self.text, self.slots)
+            out["constraint"] = skill.execution.constraint.bind(self.context(self.text), self.slots, self.taken)
         return out
 
     @staticmethod

@@ -84,6 +84,7 @@ class ProceduralMemoryVectorWrapper(VectorWrapper):
         keep_episodes: bool = False,
         episode_seeds: Sequence[int] | None = None,
         explore: float = 0.0,
+        retrieval: dict[str, Any] | None = None,
         **unsupported: Any,
     ) -> None:
         super().__init__(env)
@@ -114,6 +115,7 @@ class ProceduralMemoryVectorWrapper(VectorWrapper):
             success_key,
             keep_episodes,
             explore,
+            retrieval,
         )
         self.episodes: list[EpisodeRecord] = []
         self.finished: list[Episode] = []
@@ -167,7 +169,7 @@ class ProceduralMemoryVectorWrapper(VectorWrapper):
             self.runs[i].idle()
             return
         self.active[i] = True
-        self.runs[i].begin(self._next_episode, seed, self.describe(obs, info))
+        self.runs[i].begin(self._next_episode, seed, self.describe(obs, info), info)
         self._next_episode += 1
 
     def reset(

@@ -91,6 +91,7 @@ class ProceduralMemoryWrapper(gym.Wrapper, RecordConstructorArgs, metaclass=_Vec
         success_key: str | None = None,
         keep_episodes: bool = False,
         explore: float = 0.0,
+        retrieval: dict[str, Any] | None = None,
     ) -> None:
         memory = memory_from(memory)
         mode = check_mode(mode, memory)
@@ -107,6 +108,7 @@ class ProceduralMemoryWrapper(gym.Wrapper, RecordConstructorArgs, metaclass=_Vec
             "update_memory": update_memory,
             "log_info_exclude": log_info_exclude,
             "success_key": success_key,
+            **({"retrieval": dict(retrieval)} if retrieval else {}),
         }
         self.log = TransitionLog(log_path, append=append) if log_path is not None else None
         self.run = make_runs(
@@ -120,6 +122,7 @@ class ProceduralMemoryWrapper(gym.Wrapper, RecordConstructorArgs, metaclass=_Vec
             success_key,
             keep_episodes,
             explore,
+            retrieval,
         )[0]
         #: Records of the episodes finished through this wrapper, in order.
         self.episodes: list[EpisodeRecord] = []
@@ -154,7 +157,7 @@ class ProceduralMemoryWrapper(gym.Wrapper, RecordConstructorArgs, metaclass=_Vec
         """Reset the env, start a new episode in the log, and activate a skill for the first observation."""
         obs, info = self.env.reset(seed=seed, options=options)
         info = dict(info)
-        self.run.begin(self._next_episode, seed, self.describe(obs, info))
+        self.run.begin(self._next_episode, seed, self.describe(obs, info), info)
         self._next_episode += 1
         info["procmem"] = self.run.procmem
         return self._present(obs, info), info

@@ -11,6 +11,14 @@ object, so on ``pick_two_obj_and_place`` it tries to move an object it no longer
 wanders until the step limit. :class:`ProcmemExpert` applies the expert's own "put" bookkeeping
 to ``move`` commands; everything else is ALFWorld's code.
 
+TextWorld parses text again on every step: each admissible command's template, each feedback
+rule and each grammar condition goes through its ``tatsu`` parser (about half of a step's time).
+:func:`parse_cache` memoises those parses: the same text always parses to the same symbols, so
+a cached parse hands out a deep copy of the first one and the game's text stays byte-identical
+(tests play bundled and generated games with and without it and compare every observation).
+It is installed into TextWorld's modules once, and acts only inside ``with parse_cache(True)``,
+so envs that turn it off (``ALFWorldEnv(parse_cache=False)``) run TextWorld's own code.
+
 The expert draws from Python's global ``random`` (which object of a class to take, what to do
 when its plan repeats). :func:`private_random` runs the engine on its own generator state, so
 that episodes are reproducible and the caller's ``random`` is left alone.
@@ -19,7 +27,9 @@ that episodes are reproducible and the caller's ``random`` is left alone.
 from __future__ import annotations
 
 import contextlib
+import copy
 import random
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -64,6 +74,54 @@ def private_random(state: list) -> Iterator[None]:
     finally:
         state[0] = random.getstate()
         random.setstate(saved)
+
+
+_CACHE_STATE = threading.local()
+_PARSES: dict[tuple, Any] = {}
+#: Parses kept at most; the grammar of a game has a few hundred distinct texts.
+PARSE_CACHE_LIMIT = 50_000
+
+
+def _cached(original: Any) -> Any:
+    def parse_and_convert(*args: Any, **kwargs: Any) -> Any:
+        if not getattr(_CACHE_STATE, "on", False) or kwargs.get("trace"):
+            return original(*args, **kwargs)
+        key = (original.__module__, args, tuple(sorted(kwargs.items())))
+        try:
+            hit = _PARSES.get(key)
+        except TypeError:  # an argument that is not text: parse it as TextWorld would
+            return original(*args, **kwargs)
+        if hit is None:
+            hit = original(*args, **kwargs)
+            if len(_PARSES) < PARSE_CACHE_LIMIT:
+                _PARSES[key] = hit
+        return copy.deepcopy(hit)  # callers change what they get (TextWorld sets each symbol's context)
+
+    parse_and_convert.__wrapped__ = original  # type: ignore[attr-defined]
+    return parse_and_convert
+
+
+def _install_parse_cache() -> None:
+    import textworld.envs.pddl.textgen as textgen
+    import textworld.logic as logic
+
+    for module in (logic, textgen):
+        if not hasattr(module._parse_and_convert, "__wrapped__"):
+            module._parse_and_convert = _cached(module._parse_and_convert)
+
+
+@contextlib.contextmanager
+def parse_cache(enabled: bool = True) -> Iterator[None]:
+    """Within the block (this thread), TextWorld's parses of game text are memoised when ``enabled``."""
+    if enabled:
+        _import_engine()
+        _install_parse_cache()
+    saved = getattr(_CACHE_STATE, "on", False)
+    _CACHE_STATE.on = enabled
+    try:
+        yield
+    finally:
+        _CACHE_STATE.on = saved
 
 
 def _move_fix_mixin() -> type:

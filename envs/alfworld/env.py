@@ -14,7 +14,7 @@ import gymnasium as gym
 from gymnasium import spaces
 
 from .data import ALFWorldDataError, find_games, normalize_task_types
-from .engine import make_engine, private_random
+from .engine import make_engine, parse_cache, private_random
 
 #: Text that ALFWorld observations and commands are made of (ASCII; objects are named "apple 1").
 CHARSET = "".join(chr(c) for c in range(32, 127)) + "\n"
@@ -74,7 +74,9 @@ class ALFWorldEnv(gym.Env[str, str]):
 
     ``data_dir`` (default ``$ALFWORLD_DATA``), ``split`` (``train``, ``valid_seen``,
     ``valid_unseen``), ``task_types`` (numbers 1-6 or names), ``max_steps=50``, ``game_files``
-    (an explicit list instead of a split), ``expert=True``, ``render_mode=None`` or ``"ansi"``.
+    (an explicit list instead of a split), ``expert=True``, ``render_mode=None`` or ``"ansi"``,
+    ``parse_cache=True`` (memoise TextWorld's parses of game text: same observations, faster
+    steps; ``False`` runs TextWorld's code as shipped).
 
     ## Version History
 
@@ -92,6 +94,7 @@ class ALFWorldEnv(gym.Env[str, str]):
         game_files: Sequence[str | os.PathLike] | None = None,
         expert: bool = True,
         render_mode: str | None = None,
+        parse_cache: bool = True,
     ) -> None:
         if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
             raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}")
@@ -111,6 +114,7 @@ class ALFWorldEnv(gym.Env[str, str]):
             self.split = split
         self.max_steps = max_steps
         self.expert = bool(expert)
+        self.parse_cache = bool(parse_cache)
         self.render_mode = render_mode
         self.observation_space = spaces.Text(max_length=MAX_OBSERVATION_CHARS, min_length=1, charset=CHARSET)
         self.action_space = spaces.Text(max_length=MAX_ACTION_CHARS, min_length=0, charset=CHARSET)
@@ -155,7 +159,7 @@ class ALFWorldEnv(gym.Env[str, str]):
         self._rng_state = [random.Random(int(self.np_random.integers(2**63))).getstate()]
         if self._engine is None:
             self._engine = make_engine(expert=self.expert)
-        with private_random(self._rng_state):
+        with private_random(self._rng_state), parse_cache(self.parse_cache):
             if self._loaded != game:
                 self._loaded = None
                 self._engine.load(str(game))
@@ -193,7 +197,7 @@ class ALFWorldEnv(gym.Env[str, str]):
         if self._done:
             raise RuntimeError("step() called on a finished game; call reset() first")
         command, invalid = self._command(action)
-        with private_random(self._rng_state):
+        with private_random(self._rng_state), parse_cache(self.parse_cache):
             self._state, _, _ = self._engine.step(command)
         self._steps += 1
         self._last_command = command

@@ -27,7 +27,7 @@ from typing import Any
 from procmem_gym.errors import MissingExtraError
 
 from .data import GAME_FILE, SPLITS, TASK_TYPES, ALFWorldDataError, bundled_games_dir, unsupported_folder
-from .engine import logic_files, make_engine, private_random
+from .engine import logic_files, make_engine, parse_cache, private_random
 
 #: alfworld-generate's default seed.
 DEFAULT_SEED = 20240229
@@ -112,7 +112,7 @@ def run_expert(
     state = [random.Random(seed_text).getstate()]
     commands: list[str] = []
     try:
-        with private_random(state):
+        with private_random(state), parse_cache(True):
             engine.load(str(game_file))
             game_state = engine.reset()
             done = False

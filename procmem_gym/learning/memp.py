@@ -23,16 +23,20 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from procmem_gym.episode import source_key
 from procmem_gym.errors import ProcMemError, UsageError
 from procmem_gym.learning.abstraction import decisions_of, first_line, mine_rules, rule_skill
 from procmem_gym.learning.experience import Episode, group_episodes
+from procmem_gym.learning.procedures import procedure_skills, task_scripts
 from procmem_gym.memory import ProceduralMemory
 from procmem_gym.skill import LIMITS, Skill
+from procmem_gym.tracking import task_of
 from procmem_gym.transitions import EpisodeRecord, Transition
 
 __all__ = ["STRATEGIES", "UPDATES", "build_memory", "trajectory_skill", "apply_update", "load_eto", "retrieve_avg_fact"]
@@ -48,8 +52,32 @@ UPDATES = ("vanilla", "validation", "adjustment")
 
 
 def task_query(episode: Episode) -> str:
-    """Return the task of an episode: its first observation, cut to the activation-text bound."""
-    return episode.transitions[0].observation[: LIMITS["text"]] if episode.transitions else ""
+    """Return the task of an episode: the task its first observation states, else that observation (cut).
+
+    MemP keys a memory by its task; ALFWorld's first observation is the room, then "Your task is
+    to: ...", and keying by the whole of it would retrieve by room rather than by task.
+    """
+    if not episode.transitions:
+        return ""
+    first = episode.transitions[0].observation
+    return task_of(first)[: LIMITS["text"]]
+
+
+def states_task(episode: Episode) -> bool:
+    """Return whether an episode's first observation states its task ("Your task is to: ...")."""
+    if not episode.transitions:
+        return False
+    first = episode.transitions[0].observation
+    return task_of(first) != first
+
+
+def episode_source(episode: Episode) -> list[str]:
+    """Return the game an episode played (``info["gamefile"]``, location-independent), if it says."""
+    for tr in episode.transitions[:1] + episode.transitions[-1:]:
+        game = (tr.info or {}).get("gamefile")
+        if isinstance(game, str) and game:
+            return [source_key(game)]
+    return []
 
 
 def trajectory_skill(episode: Episode, env: str | None = None, agent: str | None = None) -> Skill:
@@ -73,6 +101,7 @@ def trajectory_skill(episode: Episode, env: str | None = None, agent: str | None
         method="memp:trajectory",
         env=env,
         agent=agent,
+        sources=episode_source(episode),
     )
 
 
@@ -98,9 +127,14 @@ def script_skills(
 ) -> list[Skill]:
     """Return abstract procedures: mined situation -> action rules, plus LLM-written procedures with ``writer``."""
     good = [e for e in episodes if e.record.success]
-    skills = [
+    tasked = [e for e in good if states_task(e)]
+    # Tasks stated in text get procedures with slots (rules over concrete names would not transfer).
+    skills = procedure_skills(tasked, env, agent, min_support) + task_scripts(tasked, env, agent)
+    skills += [
         rule_skill(r, "memp:script", env, agent)
-        for r in mine_rules(decisions_of(good, free_only=False), min_support, min_consistency)
+        for r in mine_rules(
+            decisions_of([e for e in good if not states_task(e)], free_only=False), min_support, min_consistency
+        )
     ]
     if writer is not None and good:
         by_task: dict[str, Episode] = {}
@@ -149,9 +183,13 @@ def build_memory(
         skills += script_skills(episodes, writer, env, agent, min_support)
     if strategy in ("trajectory", "proceduralization"):
         skills += [trajectory_skill(e, env, agent) for e in chosen]
+    if any(states_task(e) for e in chosen) and "retrieval" not in memory.meta:
+        # MemP's retrieval, as published: by the task, top 10, squared L2 distance <= 0.5 (cosine >= 0.75),
+        # once per episode, kept in the prompt for the whole episode
+        memory.meta["retrieval"] = {"scope": "episode", "top_k": 10, "threshold": 0.75}
     for skill in skills:
         if strategy == "proceduralization":
-            skill = skill.with_(lineage=skill.lineage.__class__(None, 1, "memp:proceduralization", env, agent))
+            skill = skill.with_(lineage=replace(skill.lineage, parent=None, version=1, method="memp:proceduralization"))
         if skill.id not in memory:
             memory.add(skill, {"source": "build", "strategy": strategy, "name": skill.name})
     return memory

@@ -11,7 +11,7 @@ import gc
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -188,15 +188,27 @@ class ProceduralMemory:
     def activation_threshold(self, value: float) -> None:
         self._activation.threshold = value
 
-    def activation_candidates(self, text: str, k: int = 5) -> list[tuple[str, float]]:
+    def activation_candidates(self, text: str, k: int = 5, patterns_only: bool = False) -> list[tuple[str, float]]:
         """Return skills whose activation holds for ``text``, best first, as ``(id, score)``.
 
         Patterns decide first (score 1 + skill score, so ties go to the better skill); skills
         without patterns follow by the cosine of their activation text with ``text``, kept at or
-        above :attr:`activation_threshold`.
+        above :attr:`activation_threshold` (not with ``patterns_only``).
         """
         self._activation.refresh(self._skills, self._version)
-        return self._activation.candidates(self._skills, text, k)
+        return self._activation.candidates(self._skills, text, k, patterns_only)
+
+    def task_memories(
+        self, task: str, k: int = 10, threshold: float = 0.75, exclude_sources: Iterable[str] = ()
+    ) -> list[tuple[str, float]]:
+        """Return MemP's retrieval for a task: up to ``k`` skills keyed by a task like ``task``, as ``(id, cosine)``.
+
+        Skills without activation patterns are keyed by their activation text. MemP keeps those
+        within squared L2 distance 0.5 of the query's unit embedding, that is cosine
+        ``threshold = 0.75``. Skills built from one of ``exclude_sources`` are never returned.
+        """
+        self._activation.refresh(self._skills, self._version)
+        return self._activation.by_text(self._skills, task, k, threshold, frozenset(exclude_sources))
 
     def needs_embedding(self) -> bool:
         """Return whether activation checks embed the observation (some skill has no patterns)."""
@@ -307,7 +319,9 @@ class ProceduralMemory:
                 continue
             b = self._skills[ids[other]]
             keep, drop = (a, b) if (a.score, a.stats.episodes, b.id) > (b.score, b.stats.episodes, a.id) else (b, a)
-            self._skills[keep.id] = keep.with_(stats=_sum_stats(keep.stats, drop.stats))
+            sources = tuple(dict.fromkeys(keep.lineage.sources + drop.lineage.sources))
+            lineage = replace(keep.lineage, sources=sources)  # the guard against leaks holds for both
+            self._skills[keep.id] = keep.with_(stats=_sum_stats(keep.stats, drop.stats), lineage=lineage)
             self.remove(drop.id, "merge", {"into": keep.id, "similarity": round(float(sims[other]), 4)})
             alive[position[drop.id]] = False
             merged.append((drop.id, keep.id))

@@ -132,3 +132,33 @@ def test_cli_generate_writes_games_and_a_report(tmp_path):
     report = json.loads((out / "generated.json").read_text())
     assert len(report["games"]) == 3 and report["games_per_minute"] > 0
     assert len(list((out / "json_2.1.1").rglob("game.tw-pddl"))) == 3
+
+
+def _play_all(game_files, parse_cache):
+    env = gym.make("procmem_gym/ALFWorld-v0", game_files=[str(g) for g in game_files], parse_cache=parse_cache)
+    seen = []
+    for k, game in enumerate(game_files):
+        obs, info = env.reset(seed=k, options={"game": str(game)})
+        seen.append((obs, info["admissible_commands"], info["expert_action"]))
+        plan = json.loads(game.read_text())["walkthrough"]
+        for command in ["look", "go to nowhere", "inventory", *plan]:
+            obs, reward, terminated, truncated, info = env.step(command)
+            seen.append((obs, reward, info["admissible_commands"], info["expert_action"]))
+            if terminated or truncated:
+                break
+    env.close()
+    return seen
+
+
+def test_the_parse_cache_leaves_every_observation_of_bundled_and_generated_games_as_it_was(generated, tmp_path):
+    from procmem_gym.envs.alfworld import copy_sample_games, find_games, prepare_games
+
+    root, _ = generated
+    bundled = copy_sample_games(tmp_path / "bundled")
+    prepare_games(bundled)
+    games = [g for data in (bundled, root) for split in SPLITS for g in find_games(data, split)]
+    assert len(games) == 18 + sum(COUNTS.values())
+    plain = _play_all(games, parse_cache=False)
+    cached = _play_all(games, parse_cache=True)
+    assert len(plain) > 300
+    assert cached == plain
