@@ -22,14 +22,14 @@ from procmem_gym.cli.common import (
     progress_bar,
     summary_table,
 )
-from procmem_gym.episode import MODES
+from procmem_gym.episode import MODES, retrieval_settings
 from procmem_gym.memory import ProceduralMemory
 from procmem_gym.runfolder import check_resume, read_json
 from procmem_gym.runner import RunSummary, Stopwatch, summarize
 from procmem_gym.transitions import EpisodeRecord, read_log, repair_log
 
 #: Settings a resumed run must share with the run it continues (others would play other episodes).
-RESUME_KEYS = ("env", "agent", "seed", "mode", "memory", "env_kwargs")
+RESUME_KEYS = ("env", "agent", "seed", "mode", "memory", "env_kwargs", "retrieval")
 #: Kept for scripts that import it: the error of a run that cannot start as asked.
 RunError = CommandError
 
@@ -43,6 +43,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--memory", default=None, help="a procedural memory file to use")
     p.add_argument(
         "--mode", choices=MODES, default=None, help="guide, inject or off (default: guide with --memory, else off)"
+    )
+    p.add_argument(
+        "--retrieval",
+        choices=("step", "episode"),
+        default=None,
+        help="step: skills activate step by step (ProcMEM); episode: memories retrieved once per episode by "
+        "the task and kept in the prompt (MemP as published). Default: what the memory file says, else step",
+    )
+    p.add_argument("--top-k", type=int, default=None, help="episode retrieval: memories per episode (MemP: 10)")
+    p.add_argument(
+        "--retrieval-threshold",
+        type=float,
+        default=None,
+        help="episode retrieval: the cosine a memory's task needs (MemP: 0.75, squared L2 distance 0.5)",
     )
     p.add_argument("--seed", type=int, default=0, help="episode i uses seed + i (default 0)")
     p.add_argument("--out", default=None, help="output folder (default runs/<env>-<agent>-<time>)")
@@ -80,6 +94,15 @@ def plan(args: argparse.Namespace) -> RunPlan:
     config = {"env": args.env, "agent": args.agent, "seed": args.seed, "mode": mode, "memory": args.memory}
     if env_kwargs:
         config["env_kwargs"] = env_kwargs
+    retrieval = {
+        k: v
+        for k, v in (("scope", args.retrieval), ("top_k", args.top_k), ("threshold", args.retrieval_threshold))
+        if v is not None
+    }
+    if retrieval:
+        if not args.memory:
+            raise CommandError("--retrieval, --top-k and --retrieval-threshold need --memory FILE")
+        config["retrieval"] = retrieval
     run = RunPlan(out, mode, config, env_kwargs)
     if not args.resume:
         if (out / "transitions.jsonl").exists():
@@ -104,6 +127,9 @@ def main(args: argparse.Namespace, console: Console) -> int:
     if args.memory:
         # The run works on a copy in --out (stats change as skills are used); the input file is never written.
         memory = ProceduralMemory.load(saved if args.resume and saved.exists() else args.memory)
+        if run.config.get("retrieval"):
+            memory.meta["retrieval"] = {**(memory.meta.get("retrieval") or {}), **run.config["retrieval"]}
+            retrieval_settings(memory, None)  # a bad value is reported before anything runs
     rollouts = open_rollouts(args.env, args.num_envs, run.env_kwargs)
     policy = make_policy(
         args.agent, args.env, rollouts.action_space, args.seed, console, dtype=args.dtype, device=args.device

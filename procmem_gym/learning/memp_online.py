@@ -3,7 +3,10 @@
 Each iteration rolls out episodes with the current memory (see :class:`~procmem_gym.learning.loop.Learner`),
 then applies MemP's Update to every episode in order (:func:`~procmem_gym.learning.memp.apply_update`):
 ``vanilla`` adds every trajectory, ``validation`` only successful ones, ``adjustment`` also
-corrects the memory a failed episode used, by reflection of the policy model.
+corrects the memory a failed episode used, by reflection of the policy model. For tasks
+stated in text (ALFWorld), the successful episodes are also proceduralised
+(:func:`~procmem_gym.learning.procedures.procedure_skills`): a stage of a task that no
+procedure in memory covers yet gets one from how this iteration's episodes succeeded there.
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from procmem_gym.learning.loop import Learner
-from procmem_gym.learning.memp import apply_update
+from procmem_gym.learning.memp import apply_update, states_task
+from procmem_gym.learning.procedures import procedure_skills
 from procmem_gym.transitions import Episode
 
 __all__ = ["MempConfig", "MempLearner"]
@@ -51,3 +55,9 @@ class MempLearner(Learner):
         self._baseline = baseline
         for episode in episodes:
             apply_update(self.memory, episode, update, writer=writer, env=self.env_id, agent=agent, baseline=baseline)
+        won = [e for e in episodes if e.record.success and states_task(e)]
+        if won:
+            covered = {p for skill in self.memory for p in skill.activation.patterns}
+            for skill in procedure_skills(won, self.env_id, agent, min_support=1, method="memp:online"):
+                if skill.activation.patterns[0] not in covered and skill.id not in self.memory:
+                    self.memory.add(skill, {"source": "online", "iteration": iteration, "name": skill.name})

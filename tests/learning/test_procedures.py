@@ -137,3 +137,25 @@ def test_unrepeated_forbids_what_the_episode_already_did():
     assert "not taken before" in c.describe()
     with pytest.raises(ValueError, match="unrepeated"):
         Constraint.from_dict({"all": [{"unrepeated": 1}]})
+
+
+def test_run_cli_chooses_the_retrieval_scope(memory, games, tmp_path):
+    from procmem_gym.cli.main import main
+    from procmem_gym.transitions import Transition, read_log
+
+    path = tmp_path / "memory.json"
+    memory.save(path)
+    common = ["run", "--env", ENV, "--agent", "random", "--episodes", "2", "--memory", str(path)]
+    common += ["--env-kwarg", f"data_dir={games}", "--env-kwarg", "split=train"]
+    assert main([*common, "--out", str(tmp_path / "episode"), "--retrieval-threshold", "0.4"]) == 0
+    assert main([*common, "--out", str(tmp_path / "step"), "--retrieval", "step"]) == 0
+
+    def first_skills(run):
+        lines = [x for x in read_log(tmp_path / run / "transitions.jsonl") if isinstance(x, Transition) and x.t == 0]
+        return [memory.get(x.skill).name.split(" ")[0] if x.skill else None for x in lines]
+
+    # episode scope: the first step is logged under a retrieved memory or a procedure; step scope: only procedures
+    assert all(name is not None for name in first_skills("episode"))
+    assert "trajectory" not in first_skills("step")
+    with pytest.raises(SystemExit):
+        main(["run", "--env", ENV, "--agent", "random", "--retrieval", "sideways", "--memory", str(path)])
