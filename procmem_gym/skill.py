@@ -47,6 +47,10 @@ def _text(value: Any, field_name: str, limit: int, required: bool = False) -> st
     value = value.strip()
     if len(value) > limit:
         raise SkillError(f"{field_name} is {len(value)} characters long, at most {limit} allowed")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise SkillError(f"{field_name} holds text UTF-8 cannot encode (an unpaired surrogate)") from None
     if required and not value:
         raise SkillError(f"{field_name} must not be empty")
     return value

@@ -40,7 +40,8 @@ from typing import Any
 import yaml
 
 from procmem_gym.atomic import write_text_atomic
-from procmem_gym.errors import InputNotFoundError
+from procmem_gym.errors import InputNotFoundError, UsageError
+from procmem_gym.safeio import InputFileError, excerpt, read_text
 from procmem_gym.skill import Skill, SkillError
 
 __all__ = ["export_skills", "import_skills", "skill_to_markdown", "skill_from_markdown", "slug"]
@@ -113,15 +114,30 @@ def _json_list(meta: dict[str, Any], key: str, source: str) -> list[str] | None:
     return value
 
 
+class _NoAliasLoader(yaml.SafeLoader):
+    """YAML without anchors and aliases: a front matter cannot expand past its own size."""
+
+    def fetch_alias(self) -> None:  # noqa: D102
+        raise yaml.YAMLError("aliases (*name) are not allowed in SKILL.md front matter")
+
+    def fetch_anchor(self) -> None:  # noqa: D102
+        raise yaml.YAMLError("anchors (&name) are not allowed in SKILL.md front matter")
+
+
+#: The largest SKILL.md read.
+SKILL_FILE_LIMIT = 1 << 20
+
+
 def skill_from_markdown(text: str, source: str = "SKILL.md") -> Skill:
     """Return the skill a ``SKILL.md`` describes; raise :class:`SkillError` naming the file and problem."""
     m = _FRONT.match(text.lstrip("\ufeff"))
     if m is None:
         raise SkillError(f"{source}: no YAML front matter (a SKILL.md starts with ---)")
     try:
-        front = yaml.safe_load(m.group(1)) or {}
-    except yaml.YAMLError as err:
-        raise SkillError(f"{source}: front matter is not valid YAML ({err})") from None
+        front = yaml.load(m.group(1), Loader=_NoAliasLoader) or {}  # noqa: S506 (a SafeLoader)
+    except (yaml.YAMLError, RecursionError) as err:
+        reason = "nested too deeply" if isinstance(err, RecursionError) else excerpt(str(err), 200)
+        raise SkillError(f"{source}: front matter is not valid YAML ({reason})") from None
     if not isinstance(front, dict) or not isinstance(front.get("description"), str):
         raise SkillError(f"{source}: front matter needs a 'description' (when to use the skill)")
     meta = front.get("metadata") or {}
@@ -172,10 +188,17 @@ def skill_from_markdown(text: str, source: str = "SKILL.md") -> Skill:
         raise SkillError(f"{source}: {err}") from None
 
 
-def export_skills(skills: list[Skill], out_dir: str | Path) -> list[Path]:
-    """Write one folder with a ``SKILL.md`` per skill; return the files written."""
+def export_skills(skills: list[Skill], out_dir: str | Path, force: bool = False) -> list[Path]:
+    """Write one folder with a ``SKILL.md`` per skill; return the files written.
+
+    A ``SKILL.md`` already there is overwritten only with ``force`` (it may hold someone's edits),
+    and nothing is written through a symlink: every folder and file is checked to lie inside
+    ``out_dir``. Both are checked for every skill before the first file is written.
+    """
     out_dir = Path(out_dir)
-    written, used = [], set()
+    if out_dir.is_symlink() or (out_dir.exists() and not out_dir.is_dir()):
+        raise UsageError(f"{out_dir}: --out must be a folder (not a file or a symlink)")
+    plan, used = [], set()
     for skill in skills:
         name = slug(skill.name)
         base, n = name, 2
@@ -183,7 +206,14 @@ def export_skills(skills: list[Skill], out_dir: str | Path) -> list[Path]:
             suffix = f"-{n}"
             name, n = base[: 64 - len(suffix)] + suffix, n + 1
         used.add(name)
-        path = out_dir / name / "SKILL.md"
+        folder, path = out_dir / name, out_dir / name / "SKILL.md"
+        if folder.is_symlink() or path.is_symlink():
+            raise UsageError(f"{folder}: is a symlink; export writes only inside {out_dir} (nothing was written)")
+        if path.exists() and not force:
+            raise UsageError(f"{path} exists (it may hold edits); pass --force to overwrite (nothing was written)")
+        plan.append((skill, name, path))
+    written = []
+    for skill, name, path in plan:
         write_text_atomic(path, skill_to_markdown(skill, name))
         written.append(path)
     return written
@@ -197,4 +227,11 @@ def import_skills(folder: str | Path) -> list[Skill]:
     files = [folder / "SKILL.md"] if (folder / "SKILL.md").is_file() else sorted(folder.glob("*/SKILL.md"))
     if not files:
         raise InputNotFoundError(f"{folder}: no SKILL.md found (expected {folder}/<skill>/SKILL.md)")
-    return [skill_from_markdown(f.read_text(encoding="utf-8"), str(f)) for f in files]
+    out = []
+    for f in files:
+        try:
+            text = read_text(f, SKILL_FILE_LIMIT, "SKILL.md")
+        except InputFileError as err:
+            raise SkillError(str(err)) from None
+        out.append(skill_from_markdown(text, str(f)))
+    return out

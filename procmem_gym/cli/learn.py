@@ -8,6 +8,7 @@ embedded ``smollm2`` policy, a few Non-Parametric PPO iterations, then a before/
 from __future__ import annotations
 
 import argparse
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from procmem_gym.cli.common import (
 )
 from procmem_gym.errors import InputNotFoundError
 from procmem_gym.learning.loop import Learner, resume_point
+from procmem_gym.locking import exclusive
 from procmem_gym.memory import ProceduralMemory, count_tokens
 from procmem_gym.runner import Rollouts
 from procmem_gym.transitions import Episode
@@ -115,16 +117,19 @@ def build_cmd(args: argparse.Namespace, console: Console) -> int:
     if not episodes:
         raise LearnError(f"{path}: no finished episode in the file")
     out = Path(args.memory)
-    memory = (
-        ProceduralMemory.load(out) if out.exists() else ProceduralMemory(meta={"env_id": args.env, "agent": args.agent})
-    )
-    writer = make_policy(args.writer, args.env or "", None, 0, console) if args.writer else None
-    before = len(memory)
-    build_memory(
-        episodes, args.strategy, memory, writer=writer, env=args.env, agent=args.agent, min_support=args.min_support
-    )
-    memory.maintain()
-    memory.save(out)
+    with exclusive(out, "memory file"):  # a second build into the same file is refused, not merged away
+        memory = (
+            ProceduralMemory.load(out)
+            if out.exists()
+            else ProceduralMemory(meta={"env_id": args.env, "agent": args.agent})
+        )
+        writer = make_policy(args.writer, args.env or "", None, 0, console) if args.writer else None
+        before = len(memory)
+        build_memory(
+            episodes, args.strategy, memory, writer=writer, env=args.env, agent=args.agent, min_support=args.min_support
+        )
+        memory.maintain()
+        memory.save(out)
     source_tokens = sum(count_tokens(t.observation) + count_tokens(t.action) for e in episodes for t in e.transitions)
     table = Table(title=f"procmem-gym build ({args.strategy})")
     table.add_column("metric")
@@ -208,7 +213,19 @@ def _memory(args: argparse.Namespace, out: Path) -> ProceduralMemory:
 
 
 def learn_cmd(args: argparse.Namespace, console: Console) -> int:
-    """Learn memory online, then compare no memory with the learned memory."""
+    """Learn memory online, then compare no memory with the learned memory (the folder and memory file locked)."""
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise LearnError(f"--out {out} is a file, not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as locks:
+        locks.enter_context(exclusive(out, "run folder", folder=True))
+        if args.memory:
+            locks.enter_context(exclusive(args.memory, "memory file"))
+        return _learn(args, console)
+
+
+def _learn(args: argparse.Namespace, console: Console) -> int:
     check_positive(iterations=args.iterations, episodes=args.episodes, num_envs=args.num_envs)
     out = Path(args.out)
     env_kwargs = parse_env_kwargs(args.env_kwargs)

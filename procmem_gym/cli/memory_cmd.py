@@ -8,6 +8,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from procmem_gym.locking import exclusive
 from procmem_gym.memory import ProceduralMemory
 from procmem_gym.skill import Skill
 from procmem_gym.skillmd import export_skills, import_skills
@@ -31,6 +32,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     exp = sub.add_parser("export", help="write one Agent Skills folder (SKILL.md) per skill")
     exp.add_argument("file")
     exp.add_argument("--out", required=True, help="folder to write the skill folders into")
+    exp.add_argument("--force", action="store_true", help="overwrite SKILL.md files already in --out")
     exp.set_defaults(func=export_cmd)
     imp = sub.add_parser("import", help="read Agent Skills folders into a memory file")
     imp.add_argument("folder")
@@ -113,7 +115,7 @@ def plot_cmd(args: argparse.Namespace, console: Console) -> int:
 def export_cmd(args: argparse.Namespace, console: Console) -> int:
     """Write one ``<name>/SKILL.md`` per skill."""
     memory = ProceduralMemory.load(args.file)
-    files = export_skills(memory.skills, args.out)
+    files = export_skills(memory.skills, args.out, force=args.force)
     console.print(f"wrote {len(files)} skill folders to {args.out}")
     return 0
 
@@ -122,15 +124,16 @@ def import_cmd(args: argparse.Namespace, console: Console) -> int:
     """Add the skills of Agent Skills folders to a memory file (created if missing), atomically."""
     skills = import_skills(args.folder)
     out = Path(args.out)
-    memory = ProceduralMemory.load(out) if out.exists() else ProceduralMemory()
-    added = updated = 0
-    for skill in skills:
-        if skill.id in memory:
-            memory.update(skill.id, skill, detail={"source": "import"})
-            updated += 1
-        else:
-            memory.add(skill, detail={"source": "import", "name": skill.name})
-            added += 1
-    memory.save(out)
+    with exclusive(out, "memory file"):  # two imports into one file: one waits its turn by failing clearly
+        memory = ProceduralMemory.load(out) if out.exists() else ProceduralMemory()
+        added = updated = 0
+        for skill in skills:
+            if skill.id in memory:
+                memory.update(skill.id, skill, detail={"source": "import"})
+                updated += 1
+            else:
+                memory.add(skill, detail={"source": "import", "name": skill.name})
+                added += 1
+        memory.save(out)
     console.print(f"{out}: {added} skills added, {updated} updated ({len(memory)} in all)")
     return 0

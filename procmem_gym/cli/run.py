@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from procmem_gym.cli.common import (
     summary_table,
 )
 from procmem_gym.episode import MODES, retrieval_settings
+from procmem_gym.locking import exclusive
 from procmem_gym.memory import ProceduralMemory
 from procmem_gym.runfolder import check_resume, read_json
 from procmem_gym.runner import RunSummary, Stopwatch, summarize
@@ -119,8 +121,41 @@ def plan(args: argparse.Namespace) -> RunPlan:
 
 
 def main(args: argparse.Namespace, console: Console) -> int:
-    """Run the ``run`` subcommand; return the exit status."""
-    run = plan(args)
+    """Run the ``run`` subcommand; return the exit status.
+
+    The run folder is locked for the whole run (a second run into it is refused and changes
+    nothing); a run that fails before its first episode leaves no folder it created behind.
+    """
+    if args.out is None:
+        args.out = str(default_out(args.env, args.agent))
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise CommandError(f"--out {out} is a file, not a folder")
+    created = not out.exists()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise CommandError(f"--out {out}: cannot create the folder ({err.strerror})") from None
+    try:
+        with exclusive(out, "run folder", folder=True):
+            run = plan(args)  # checked under the lock: a run that finished meanwhile is seen
+            return _run(args, console, run)
+    except BaseException:
+        if created:
+            _remove_empty_run_folder(out)  # only when no episode was logged
+        raise
+
+
+def _remove_empty_run_folder(out: Path) -> None:
+    leftovers = [p for p in out.iterdir() if p.name not in (".lock", "config.json")] if out.is_dir() else []
+    if not leftovers:
+        for name in (".lock", "config.json"):
+            (out / name).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            out.rmdir()
+
+
+def _run(args: argparse.Namespace, console: Console, run: RunPlan) -> int:
     out, records = run.out, run.records
     memory = None
     saved = memory_copy(out, args.memory)

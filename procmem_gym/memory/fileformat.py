@@ -23,6 +23,7 @@ from procmem_gym.embedding import Embedder, make_embedder, minilm_available
 from procmem_gym.errors import ProcMemError
 from procmem_gym.memory.events import Event
 from procmem_gym.patterns import PatternError, PatternIndex
+from procmem_gym.safeio import MAX_DEPTH, InputFileError, check_depth, check_text, excerpt, read_bytes
 from procmem_gym.skill import Skill, SkillError
 
 __all__ = ["FORMAT", "VERSION", "MemoryFormatError", "MemoryDocument", "read_document", "parse_document"]
@@ -50,19 +51,32 @@ class MemoryDocument:
     embedder: Embedder | None = None  # None: the file's embedder is not available here
 
 
+#: The largest memory file read (100,000 skills with long texts fit well below it).
+MEMORY_FILE_LIMIT = 1 << 30
+
+
 def read_document(path: str | os.PathLike) -> Any:
-    """Return the parsed JSON of a memory file; raise :class:`MemoryFormatError` naming it when it cannot."""
+    """Return the parsed JSON of a memory file; raise :class:`MemoryFormatError` naming it when it cannot.
+
+    The file must be a regular file of at most :data:`MEMORY_FILE_LIMIT` bytes, UTF-8 JSON nested
+    at most :data:`~procmem_gym.safeio.MAX_DEPTH` levels, whose strings UTF-8 can encode.
+    """
     path = Path(path)
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise MemoryFormatError(f"{path}: no such memory file") from None
-    except OSError as err:
-        raise MemoryFormatError(f"{path}: cannot read ({err.strerror})") from None
+        raw = read_bytes(path, MEMORY_FILE_LIMIT, "memory file")
+    except InputFileError as err:
+        raise MemoryFormatError(str(err)) from None
     try:
-        return json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise MemoryFormatError(f"{path}: not a JSON memory file ({err}); the file was left as it is") from None
+        doc = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as err:  # ValueError: JSON, or a 4,300+ digit number
+        reason = "nested too deeply" if isinstance(err, RecursionError) else excerpt(str(err), 160)
+        raise MemoryFormatError(f"{path}: not a JSON memory file ({reason}); the file was left as it is") from None
+    if not check_depth(doc):
+        raise MemoryFormatError(f"{path}: nested more than {MAX_DEPTH} levels deep; not a memory file")
+    bad = check_text(doc)
+    if bad is not None:
+        raise MemoryFormatError(f"{path}: {bad} cannot be saved as UTF-8; the file was left as it is")
+    return doc
 
 
 def parse_document(doc: Any, source: str = "<memory>") -> MemoryDocument:
@@ -94,7 +108,7 @@ def parse_document(doc: Any, source: str = "<memory>") -> MemoryDocument:
             skill = Skill.from_dict(data, check_patterns=False)
         except SkillError as err:
             name = data.get("name") if isinstance(data, dict) else None
-            raise MemoryFormatError(f"{source}: skill {n}{f' ({name!r})' if name else ''}: {err}") from None
+            raise MemoryFormatError(f"{source}: skill {n}{f' ({excerpt(name, 60)})' if name else ''}: {err}") from None
         if skill.id in seen:
             raise MemoryFormatError(f"{source}: skill {n}: duplicate id {skill.id}")
         seen.add(skill.id)
@@ -105,7 +119,9 @@ def parse_document(doc: Any, source: str = "<memory>") -> MemoryDocument:
         patterns.build()
     except PatternError as err:
         n, where = patterns.owner_of(err.pattern)
-        raise MemoryFormatError(f"{source}: skill {n} ({out.skills[n].name!r}): {where}.patterns: {err}") from None
+        raise MemoryFormatError(
+            f"{source}: skill {n} ({excerpt(out.skills[n].name, 60)}): {where}.patterns: {err}"
+        ) from None
     for n, e in enumerate(events):
         try:
             out.events.append(Event.from_dict(e))

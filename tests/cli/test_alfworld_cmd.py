@@ -254,7 +254,9 @@ def test_throughput_benchmark_prints_its_json(prepared):
     for key in ("expert", "no_expert"):
         row = result["results"][key]
         assert row["ours_steps_per_s"] > 0 and row["alfredtwenv_steps_per_s"] > 0
-        assert row["steps_per_round"] > 0 and "per_step_overhead" in row
+        assert row["steps_per_round"] > 0 and row["ours_no_parse_cache_steps_per_s"] > 0
+        assert row["speedup_vs_alfredtwenv"] > 0 and "no_parse_cache_overhead" in row
+    assert set(result["targets"]) == {"speedup_vs_alfredtwenv>=1.8", "no_parse_cache_overhead<=0.10"}
 
 
 def test_async_vector_run_logs_what_the_sync_run_logs(prepared, tmp_path):

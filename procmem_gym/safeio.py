@@ -1,0 +1,122 @@
+"""Reading files a user or another program hands us: bounded, regular files only, errors that name them.
+
+Every input file (memory files, SKILL.md folders, run folders and logs, ALFWorld game sources) is
+read through :func:`read_bytes` or :func:`read_text`: a FIFO, a device or a folder is refused
+before anything is opened for reading (a FIFO would block forever, ``/dev/zero`` never ends), a
+file over the size bound is refused with its size, and the error names the file. Parsed JSON
+is checked for depth (:func:`check_depth`) so that a deeply nested document is a format error,
+not a ``RecursionError`` somewhere later, and text is checked to be encodable (a lone surrogate
+loads from JSON but fails at the first write). :func:`excerpt` bounds what an error message
+quotes.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+from procmem_gym.errors import ProcMemError
+
+__all__ = ["InputFileError", "read_bytes", "read_text", "excerpt", "check_depth", "check_text", "MAX_DEPTH"]
+
+#: Nesting deeper than this in a JSON document is a format error.
+MAX_DEPTH = 64
+
+
+class InputFileError(ProcMemError, ValueError):
+    """An input file that cannot be read as asked: missing, not a regular file, too large, not UTF-8."""
+
+
+def _kind(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def read_bytes(path: str | os.PathLike, limit: int, what: str = "file") -> bytes:
+    """Return the bytes of a regular file of at most ``limit`` bytes (symlinks are followed, then checked)."""
+    p = Path(path)
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        raise InputFileError(f"{p}: no such {what}") from None
+    except OSError as err:
+        raise InputFileError(f"{p}: cannot read the {what} ({err.strerror})") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise InputFileError(f"{p}: the {what} is {_kind(st.st_mode)}, not a regular file; nothing was read")
+    if st.st_size > limit:
+        raise InputFileError(f"{p}: the {what} is {st.st_size:,} bytes, more than the {limit:,} allowed")
+    try:
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO swapped in cannot block
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):  # swapped after the check
+                raise InputFileError(f"{p}: the {what} is not a regular file; nothing was read")
+            data = f.read(limit + 1)
+    except OSError as err:
+        raise InputFileError(f"{p}: cannot read the {what} ({err.strerror})") from None
+    if len(data) > limit:
+        raise InputFileError(f"{p}: the {what} grew past the {limit:,} bytes allowed while it was read")
+    return data
+
+
+def read_text(path: str | os.PathLike, limit: int, what: str = "file") -> str:
+    """Return the UTF-8 text of a regular file of at most ``limit`` bytes."""
+    data = read_bytes(path, limit, what)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise InputFileError(f"{Path(path)}: the {what} is not UTF-8 text (byte {err.start})") from None
+
+
+def excerpt(value: Any, limit: int = 80) -> str:
+    """Return ``repr(value)`` cut to about ``limit`` characters, for error messages.
+
+    >>> excerpt("x" * 1000, 12)
+    "'xxxxxxxx... (1,002 characters)"
+    """
+    text = repr(value) if not isinstance(value, str) or len(value) <= limit else repr(value[: limit + 2])
+    if len(text) <= limit:
+        return text
+    total = len(repr(value)) if not isinstance(value, str) else len(value) + 2
+    return f"{text[: limit - 4]}... ({total:,} characters)"
+
+
+def check_depth(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """Return whether a parsed JSON value nests at most ``limit`` levels (checked without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return False
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return True
+
+
+def check_text(value: Any) -> str | None:
+    """Return a short description of the first string in a parsed value that UTF-8 cannot encode, else None."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError as err:
+                return f"text with an unpaired surrogate ({excerpt(item[max(0, err.start - 20) : err.start + 1], 40)})"
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return None
