@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import difflib
 import json
+import random
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
@@ -54,13 +56,21 @@ class OpenAIPolicy(BasePolicy):
         concurrency: int = 8,
         constrain: bool = True,
         seed: int = 0,
+        retries: int = 4,
+        max_response_bytes: int = 8 << 20,
     ) -> None:
         self.model = model
         self.base_url = base_url.rstrip("/")
         self.template = template or template_for(env_id)
         self.api_key = api_key
         self.max_tokens = max_tokens
-        self.timeout = timeout
+        if not timeout > 0 or not 0 <= retries <= 100:
+            raise UsageError(f"the server timeout must be > 0 s and retries in 0..100, got {timeout}, {retries}")
+        #: The whole of one request (connect, send, every byte of the answer) must end within this many seconds.
+        self.timeout = float(timeout)
+        #: Requests that fail with 429, 5xx or a network error are sent again this many times (backoff, Retry-After).
+        self.retries = int(retries)
+        self.max_response_bytes = max_response_bytes
         self.concurrency = concurrency
         self.constrain = constrain
         self.seed = seed
@@ -88,30 +98,74 @@ class OpenAIPolicy(BasePolicy):
         }
         if regex:
             body["guided_regex"] = regex
-        request = urllib.request.Request(
-            self.base_url + "/chat/completions",
-            data=json.dumps(body).encode(),
-            headers={
-                "Content-Type": "application/json",
-                **({"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}),
-            },
-        )
+        payload = json.dumps(body).encode()
+        data = self._request(payload)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                data = json.loads(response.read().decode())
-        except urllib.error.HTTPError as err:
-            raise ServerError(f"{self.base_url}: HTTP {err.code}: {err.read()[:300]!r}") from None
-        except (urllib.error.URLError, TimeoutError, OSError) as err:
-            raise ServerError(f"{self.base_url}: cannot reach the server ({getattr(err, 'reason', err)})") from None
-        except json.JSONDecodeError as err:
-            raise ServerError(f"{self.base_url}: the answer is not JSON ({err})") from None
-        try:
-            text = data["choices"][0]["message"]["content"] or ""
+            message = data["choices"][0]["message"]
         except (KeyError, IndexError, TypeError):
-            raise ServerError(f"{self.base_url}: unexpected answer {str(data)[:300]}") from None
+            raise ServerError(f"{self.base_url}: unexpected answer {str(data)[:200]!r}") from None
+        content = message.get("content") if isinstance(message, dict) else None
+        text = content if isinstance(content, str) else ""  # anything else is an empty (invalid) answer
         self.model_calls += 1
-        self.generated_tokens += int((data.get("usage") or {}).get("completion_tokens", 0))
+        usage = data.get("usage") if isinstance(data, dict) else None
+        tokens = usage.get("completion_tokens") if isinstance(usage, dict) else None
+        if isinstance(tokens, int) and not isinstance(tokens, bool) and 0 <= tokens < 10**7:
+            self.generated_tokens += tokens
         return text
+
+    def _request(self, payload: bytes) -> Any:
+        """POST to ``/chat/completions``; retry what may pass (429, 5xx, network); one clear error otherwise."""
+        url = self.base_url + "/chat/completions"
+        headers = {
+            "Content-Type": "application/json",
+            **({"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}),
+        }
+        last = ""
+        for attempt in range(self.retries + 1):
+            wait = min(30.0, 0.5 * 2**attempt) * (0.5 + random.random() / 2)
+            try:
+                return self._post_once(url, payload, headers)
+            except urllib.error.HTTPError as err:
+                body = _read_some(err)
+                last = f"HTTP {err.code} {err.reason}: {body!r}"
+                if err.code != 429 and err.code < 500:
+                    raise ServerError(f"{url}: {last}") from None
+                wait = max(wait, _retry_after(err.headers.get("Retry-After") if err.headers else None))
+            except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as err:
+                reason = getattr(err, "reason", None) or err
+                if isinstance(err, TimeoutError) or isinstance(reason, TimeoutError):
+                    last = f"no complete answer within {self.timeout:g} s"
+                else:
+                    last = f"cannot reach the server ({reason})"
+            except _BadAnswer as err:
+                last = str(err)
+            if attempt < self.retries:
+                time.sleep(wait)
+        raise ServerError(f"{url}: {last} (after {self.retries + 1} attempts)")
+
+    def _post_once(self, url: str, payload: bytes, headers: dict[str, str]) -> Any:
+        deadline = time.monotonic() + self.timeout
+        request = urllib.request.Request(url, data=payload, headers=headers)
+        with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            sock = getattr(getattr(getattr(response, "fp", None), "raw", None), "_sock", None)
+            chunks, size = [], 0
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"no complete answer within {self.timeout:g} s")
+                if sock is not None:
+                    sock.settimeout(max(0.05, min(left, self.timeout)))
+                chunk = response.read1(65536) if hasattr(response, "read1") else response.read(65536)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > self.max_response_bytes:
+                    raise _BadAnswer(f"the answer is larger than {self.max_response_bytes:,} bytes")
+                chunks.append(chunk)
+        try:
+            return json.loads(b"".join(chunks).decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            raise _BadAnswer(f"the answer is not JSON ({b''.join(chunks)[:80]!r})") from None
 
     def act(self, observation: Any, info: dict[str, Any]) -> str:
         """Return one action (slot 0)."""
@@ -153,6 +207,25 @@ class OpenAIPolicy(BasePolicy):
             "OpenAI-compatible chat servers give no exact log-probabilities of given continuations; "
             "the PPO gate falls back to paired validation rollouts for this backend"
         )
+
+
+class _BadAnswer(Exception):
+    """A reply that arrived but is not a chat completion (cut, not JSON, too large): worth one more try."""
+
+
+def _read_some(err: urllib.error.HTTPError) -> bytes:
+    try:
+        return err.read(300)
+    except Exception:  # noqa: BLE001 - the body of an error is a courtesy
+        return b""
+
+
+def _retry_after(value: str | None) -> float:
+    """Seconds a ``Retry-After`` header asks for (a number of seconds; dates and nonsense count as 0), at most 60."""
+    try:
+        return min(60.0, max(0.0, float(value))) if value is not None else 0.0
+    except ValueError:
+        return 0.0
 
 
 def snap(answer: str, commands: list[str]) -> str:

@@ -224,3 +224,13 @@ def test_two_runs_into_one_folder_at_once_leave_one_whole_run(tmp_path):
     records = [r for r in read_log(out / "transitions.jsonl") if isinstance(r, EpisodeRecord)]
     assert [r.seed for r in records] == [seed + k for k in range(30)]
     assert json.loads((out / "summary.json").read_text())["episodes"] == 30
+
+
+def test_a_run_whose_server_is_down_says_so_in_one_line_and_leaves_nothing(tmp_path):
+    out = tmp_path / "run"
+    proc = cli(
+        ["run", "--env", "procmem_gym/Mastermind-v0", "--agent", "openai:m@http://127.0.0.1:9/v1"]
+        + ["--server-retries", "0", "--episodes", "1", "--out", str(out)]
+    )
+    assert "http://127.0.0.1:9/v1" in one_clear_line(proc)
+    assert not out.exists()

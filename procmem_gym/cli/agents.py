@@ -27,6 +27,11 @@ def _check_fits(name: str, env_id: str) -> None:
     raise AgentError(f"agent {name!r} plays {homes} only, not {env_id}")
 
 
+def server_options(args: Any) -> dict[str, Any]:
+    """Return the ``openai:`` agent options given on the command line (``--server-timeout``, ``--server-retries``)."""
+    return {"timeout": getattr(args, "server_timeout", None), "retries": getattr(args, "server_retries", None)}
+
+
 def make_policy(
     name: str,
     env_id: str,
@@ -35,8 +40,12 @@ def make_policy(
     console: Any = None,
     dtype: str | None = None,
     device: str | None = None,
+    server: dict[str, Any] | None = None,
 ) -> Policy:
-    """Return the policy ``name`` describes, checked against the env ``env_id``."""
+    """Return the policy ``name`` describes, checked against the env ``env_id``.
+
+    ``server`` holds an ``openai:`` agent's ``timeout`` and ``retries`` (None: the defaults).
+    """
     if name == "random":
         from procmem_gym.agents import RandomPolicy
 
@@ -67,5 +76,6 @@ def make_policy(
         from procmem_gym.agents.openai_policy import OpenAIPolicy, parse_openai_agent
 
         model, url = parse_openai_agent(name[7:])
-        return OpenAIPolicy(model, url, env_id=env_id, seed=seed)
+        options = {k: v for k, v in (server or {}).items() if v is not None}
+        return OpenAIPolicy(model, url, env_id=env_id, seed=seed, **options)
     raise AgentError(f"unknown agent {name!r}; choose one of: {AGENTS_HELP}")

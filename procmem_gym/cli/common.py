@@ -48,6 +48,18 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--device", default="auto", help="where a local LLM agent runs: auto (CUDA when available, default), cpu, cuda"
     )
+    parser.add_argument(
+        "--server-timeout",
+        type=float,
+        default=None,
+        help="openai: agents: seconds one request may take in all, answer included (default 60)",
+    )
+    parser.add_argument(
+        "--server-retries",
+        type=int,
+        default=None,
+        help="openai: agents: retries after 429, 5xx or a network error, with backoff and Retry-After (default 4)",
+    )
 
 
 def add_env_kwarg(parser: argparse.ArgumentParser) -> None:

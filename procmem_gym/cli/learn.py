@@ -18,7 +18,7 @@ from rich.table import Table
 from procmem_gym.agents.policy import Policy
 from procmem_gym.agents.prompts import template_for
 from procmem_gym.atomic import write_json_atomic
-from procmem_gym.cli.agents import AGENTS_HELP, make_policy
+from procmem_gym.cli.agents import AGENTS_HELP, make_policy, server_options
 from procmem_gym.cli.common import (
     CommandError,
     add_env_kwarg,
@@ -235,7 +235,14 @@ def _learn(args: argparse.Namespace, console: Console) -> int:
     rollouts = open_rollouts(args.env, args.num_envs, env_kwargs)
     try:
         policy = make_policy(
-            args.agent, args.env, rollouts.action_space, args.seed, console, dtype=args.dtype, device=args.device
+            args.agent,
+            args.env,
+            rollouts.action_space,
+            args.seed,
+            console,
+            dtype=args.dtype,
+            device=args.device,
+            server=server_options(args),
         )
         with progress_bar(console, transient=True) as progress:
             task = progress.add_task("iteration", total=args.episodes)

@@ -11,7 +11,7 @@ from typing import Any
 from rich.console import Console
 
 from procmem_gym.atomic import write_json_atomic
-from procmem_gym.cli.agents import AGENTS_HELP, make_policy
+from procmem_gym.cli.agents import AGENTS_HELP, make_policy, server_options
 from procmem_gym.cli.common import (
     CommandError,
     add_env_kwarg,
@@ -147,9 +147,15 @@ def main(args: argparse.Namespace, console: Console) -> int:
 
 
 def _remove_empty_run_folder(out: Path) -> None:
-    leftovers = [p for p in out.iterdir() if p.name not in (".lock", "config.json")] if out.is_dir() else []
-    if not leftovers:
-        for name in (".lock", "config.json"):
+    """Remove a run folder this run created, when it holds no finished step (only its lock, config, empty log)."""
+    if not out.is_dir():
+        return
+    log = out / "transitions.jsonl"
+    removable = {".lock", "config.json"}
+    if log.exists() and log.stat().st_size == 0:
+        removable.add("transitions.jsonl")
+    if all(p.name in removable for p in out.iterdir()):
+        for name in removable:
             (out / name).unlink(missing_ok=True)
         with contextlib.suppress(OSError):
             out.rmdir()
@@ -167,7 +173,14 @@ def _run(args: argparse.Namespace, console: Console, run: RunPlan) -> int:
             retrieval_settings(memory, None)  # a bad value is reported before anything runs
     rollouts = open_rollouts(args.env, args.num_envs, run.env_kwargs)
     policy = make_policy(
-        args.agent, args.env, rollouts.action_space, args.seed, console, dtype=args.dtype, device=args.device
+        args.agent,
+        args.env,
+        rollouts.action_space,
+        args.seed,
+        console,
+        dtype=args.dtype,
+        device=args.device,
+        server=server_options(args),
     )
     # written once the env and agent exist, so a run that cannot start leaves no folder behind
     write_json_atomic(out / "config.json", {**run.config, "episodes": args.episodes})

@@ -91,9 +91,9 @@ def test_guidance_reaches_the_server():
 def test_server_errors_are_clear():
     with FakeServer([]) as server:
         with pytest.raises(ServerError, match="HTTP 500"):
-            OpenAIPolicy("broken", server.url).act("obs", {})
+            OpenAIPolicy("broken", server.url, retries=0).act("obs", {})
     with pytest.raises(ServerError, match="cannot reach"):
-        OpenAIPolicy("m", "http://127.0.0.1:9/v1", timeout=2).act("obs", {})
+        OpenAIPolicy("m", "http://127.0.0.1:9/v1", timeout=2, retries=1).act("obs", {})
     with pytest.raises(NotImplementedError, match="validation rollouts"):
         OpenAIPolicy("m", "http://127.0.0.1:9/v1").logprob(["a"], ["b"])
 
@@ -103,3 +103,98 @@ def test_agent_spec_and_snap():
     with pytest.raises(ValueError, match="MODEL@URL"):
         parse_openai_agent("qwen")
     assert snap("LOOK", ["look", "inventory"]) == "look"
+
+
+class ScriptedServer:
+    """Answers each request with the next scripted reply: (status, headers, body bytes, seconds between bytes)."""
+
+    def __init__(self, script):
+        self.script = list(script)
+        self.times = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                import time
+
+                self.rfile.read(int(self.headers["Content-Length"]))
+                outer.times.append(time.monotonic())
+                status, headers, body, drip = outer.script.pop(0) if outer.script else (200, {}, _ok("look"), 0)
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                try:
+                    if drip:
+                        for b in body:
+                            self.wfile.write(bytes([b]))
+                            self.wfile.flush()
+                            time.sleep(drip)
+                    else:
+                        self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def _ok(content, usage=None):
+    return json.dumps(
+        {"choices": [{"message": {"content": content}}], "usage": usage or {"completion_tokens": 1}}
+    ).encode()
+
+
+def test_429_and_5xx_are_retried_honouring_retry_after():
+    script = [(429, {"Retry-After": "1"}, b"slow down", 0), (503, {}, b"busy", 0), (200, {}, _ok("look"), 0)]
+    with ScriptedServer(script) as server:
+        policy = OpenAIPolicy("m", server.url, retries=3)
+        assert policy.act("obs", {"admissible_commands": ["look", "go to desk 1"]}) == "look"
+        assert len(server.times) == 3 and server.times[1] - server.times[0] >= 0.95  # waited as asked
+
+
+def test_a_server_that_drips_bytes_is_cut_at_the_deadline():
+    import time
+
+    with ScriptedServer([(200, {}, _ok("look " * 200), 0.2)]) as server:
+        start = time.monotonic()
+        with pytest.raises(ServerError, match="within 1 s"):
+            OpenAIPolicy("m", server.url, timeout=1, retries=0).act("obs", {})
+        assert time.monotonic() - start < 5
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        _ok(None),
+        _ok(["not", "text"]),
+        _ok("look", usage={"completion_tokens": "many"}),
+        json.dumps({"choices": [{"message": "odd"}]}).encode(),
+    ],
+)
+def test_malformed_answers_are_invalid_answers_not_crashes(body):
+    with ScriptedServer([(200, {}, body, 0)]) as server:
+        policy = OpenAIPolicy("m", server.url, retries=0)
+        action = policy.act("obs", {"admissible_commands": ["look", "go to desk 1"]})
+        assert action in ("look", "go to desk 1")
+
+
+@pytest.mark.parametrize("body", [b"not json", b'{"choices": [', json.dumps({"nothing": 1}).encode()])
+def test_truncated_or_foreign_answers_are_one_clear_error_naming_the_url(body):
+    with ScriptedServer([(200, {}, body, 0)] * 2) as server:
+        with pytest.raises(ServerError) as err:
+            OpenAIPolicy("m", server.url, retries=1).act("obs", {})
+        assert server.url in str(err.value) and "\n" not in str(err.value)
