@@ -25,7 +25,14 @@ import numpy as np
 from procmem_gym.errors import UsageError
 from procmem_gym.memory import ProceduralMemory
 from procmem_gym.tracking import SCOPES, SkillTracker
-from procmem_gym.transitions import Episode, EpisodeRecord, Transition, TransitionLog, loggable_info
+from procmem_gym.transitions import (
+    Episode,
+    EpisodeRecord,
+    Transition,
+    TransitionLog,
+    loggable_action,
+    loggable_info,
+)
 
 __all__ = [
     "MODES",
@@ -236,7 +243,7 @@ class EpisodeRun:
         extra: dict[str, Any] = dict(self.detail)
         self.detail = {}
         if source == "skill":
-            extra["policy_action"] = policy_action
+            extra["policy_action"] = loggable_action(policy_action) if isinstance(policy_action, str) else policy_action
         if self.tracker is not None and self.tracker.explored is not None:
             extra["explored_skill"] = self.tracker.explored  # left inactive for this step by exploration
         if self.tracker is not None:
@@ -251,7 +258,7 @@ class EpisodeRun:
                     episode=self.episode,
                     t=self.steps,
                     observation=self.text,
-                    action=action_text(sent),
+                    action=loggable_action(action_text(sent)),
                     action_source=source,
                     reward=float(reward),
                     terminated=bool(terminated),

@@ -193,6 +193,30 @@ def loggable_info(info: dict[str, Any], exclude: frozenset[str] = frozenset()) -
     return out
 
 
+#: Characters of an action the log keeps (an env sees the whole action; the log a bounded excerpt).
+MAX_LOGGED_ACTION = 4096
+
+
+def loggable_action(text: str) -> str:
+    """Return an action as the log keeps it: at most :data:`MAX_LOGGED_ACTION` characters, always valid UTF-8."""
+    if len(text) > MAX_LOGGED_ACTION:
+        text = f"{text[: MAX_LOGGED_ACTION - 40]}... ({len(text):,} characters)"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
+def _line(data: dict[str, Any]) -> str:
+    line = json.dumps(data, ensure_ascii=False)
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:  # text an env or policy passed through: kept, escaped, so the episode is not lost
+        line = json.dumps(data, ensure_ascii=True)
+    return line
+
+
 class TransitionLog:
     """Append-only JSONL writer; ``write_episode`` writes an episode's lines in one flushed write."""
 
@@ -209,9 +233,9 @@ class TransitionLog:
         Flushing hands the lines to the OS, so a killed process loses nothing it finished; the
         file is fsynced on ``close`` (an fsync per episode would cost more than the env step).
         """
-        lines = [json.dumps(tr.to_dict(), ensure_ascii=False) for tr in transitions]
+        lines = [_line(tr.to_dict()) for tr in transitions]
         if record is not None:
-            lines.append(json.dumps(record.to_dict(), ensure_ascii=False))
+            lines.append(_line(record.to_dict()))
         if not lines:
             return
         self._file.write("\n".join(lines) + "\n")

@@ -234,3 +234,33 @@ def test_a_run_whose_server_is_down_says_so_in_one_line_and_leaves_nothing(tmp_p
     )
     assert "http://127.0.0.1:9/v1" in one_clear_line(proc)
     assert not out.exists()
+
+
+def test_an_action_that_is_not_text_is_an_invalid_move_and_the_log_stays_whole(tmp_path):
+    import gymnasium as gym
+
+    from procmem_gym import ProceduralMemoryWrapper
+    from procmem_gym.transitions import Transition, read_log
+
+    log = tmp_path / "t.jsonl"
+    env = ProceduralMemoryWrapper(gym.make("procmem_gym/Mastermind-v0"), log_path=log)
+    env.reset(seed=0)
+    _, _, _, _, info = env.step("[1 2 3 4]\ud800")
+    assert "surrogate" in info["invalid_reason"]
+    env.step("[1 2 3 4]")
+    env.step("[5 6 1 2] " + "x" * 50_000)  # too long: invalid, and logged as an excerpt
+    env.step("[5 6 1 2]")
+    env.close()
+    steps = [x for x in read_log(log) if isinstance(x, Transition)]
+    assert len(steps) == 4 and all(len(x.action) <= 4096 for x in steps)
+    assert "characters)" in steps[2].action
+
+
+def test_resume_with_other_settings_is_refused(tmp_path):
+    out = tmp_path / "run"
+    args = ["run", "--env", "procmem_gym/Mastermind-v0", "--agent", "random", "--episodes", "3", "--out", str(out)]
+    assert main(args) == 0
+    before = (out / "transitions.jsonl").read_bytes()
+    assert main([*args, "--resume", "--num-envs", "2"]) == 1
+    assert main([*args, "--resume", "--seed", "5"]) == 1
+    assert (out / "transitions.jsonl").read_bytes() == before

@@ -186,6 +186,10 @@ class ALFWorldEnv(gym.Env[str, str]):
             return action, None
         if len(action) > MAX_ACTION_CHARS * 16:
             return "", f"action is {len(action)} characters long; no ALFWorld command is"
+        try:
+            action.encode("utf-8")
+        except UnicodeEncodeError:
+            return "", "action is not valid text (it holds an unpaired surrogate)"
         normal = " ".join(action.split()).lower()
         if normal in admissible:
             return normal, None

@@ -93,6 +93,10 @@ class MastermindRules:
             raise InvalidGuess(f"the action must be a string, got {type(action).__name__}.")
         if len(action) > MAX_ACTION_CHARS:
             raise InvalidGuess(f"the action is too long ({len(action)} characters, at most {MAX_ACTION_CHARS}).")
+        try:
+            action.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidGuess("the action is not valid text (it holds an unpaired surrogate).") from None
         match = _GUESS_RE.search(action)
         if match is None:
             raise InvalidGuess("you did not respond with a space-separated list of numbers wrapped in square brackets.")

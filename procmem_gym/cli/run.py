@@ -31,7 +31,7 @@ from procmem_gym.runner import RunSummary, Stopwatch, summarize
 from procmem_gym.transitions import EpisodeRecord, read_log, repair_log
 
 #: Settings a resumed run must share with the run it continues (others would play other episodes).
-RESUME_KEYS = ("env", "agent", "seed", "mode", "memory", "env_kwargs", "retrieval")
+RESUME_KEYS = ("env", "agent", "seed", "mode", "memory", "env_kwargs", "retrieval", "num_envs")
 #: Kept for scripts that import it: the error of a run that cannot start as asked.
 RunError = CommandError
 
@@ -96,6 +96,8 @@ def plan(args: argparse.Namespace) -> RunPlan:
     config = {"env": args.env, "agent": args.agent, "seed": args.seed, "mode": mode, "memory": args.memory}
     if env_kwargs:
         config["env_kwargs"] = env_kwargs
+    if args.num_envs != 1:  # recorded so that --resume continues the run as it was played
+        config["num_envs"] = args.num_envs
     retrieval = {
         k: v
         for k, v in (("scope", args.retrieval), ("top_k", args.top_k), ("threshold", args.retrieval_threshold))
