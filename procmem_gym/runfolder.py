@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from procmem_gym.errors import ProcMemError
+from procmem_gym.safeio import InputFileError, read_text
 
 __all__ = ["RunFolderError", "check_resume", "read_json"]
 
@@ -21,12 +22,21 @@ class RunFolderError(ProcMemError, RuntimeError):
     """A run folder that cannot be started or resumed as asked; the message says what to change."""
 
 
+#: The largest JSON file of a run folder read (config, summary, state, evaluation).
+RUN_FILE_LIMIT = 64 << 20
+
+
 def read_json(path: Path) -> Any:
-    """Return a JSON file of a run folder; raise :class:`RunFolderError` naming it when it does not parse."""
+    """Return a JSON object of a run folder; raise :class:`RunFolderError` naming it when it is not one."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise RunFolderError(f"{path}: cannot read it ({err})") from None
+        data = json.loads(read_text(path, RUN_FILE_LIMIT, "run file"))
+    except InputFileError as err:
+        raise RunFolderError(str(err)) from None
+    except (ValueError, RecursionError) as err:
+        raise RunFolderError(f"{path}: not JSON ({str(err)[:200]})") from None
+    if not isinstance(data, dict):
+        raise RunFolderError(f"{path}: a JSON object was expected, got a {type(data).__name__}")
+    return data
 
 
 def check_resume(folder: Path, recorded: dict[str, Any] | None, settings: dict[str, Any], keys: Iterable[str]) -> None:

@@ -275,14 +275,16 @@ def read_log(path: str | os.PathLike) -> Iterator[Transition | EpisodeRecord]:
             continue
         try:
             data = json.loads(line)
+            if not isinstance(data, dict):
+                raise TypeError(f"a JSON {type(data).__name__}, not an object")
             if "return" in data:
                 yield EpisodeRecord.from_dict(data)
             else:
                 yield Transition.from_dict(data)
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError, RecursionError) as err:
             if number - 1 == last:  # no newline after it: the write was cut off
                 return
-            raise LogFormatError(f"{path}:{number}: not a transition-log line ({err})") from err
+            raise LogFormatError(f"{path}:{number}: not a transition-log line ({str(err)[:200]})") from None
 
 
 def repair_log(path: str | os.PathLike) -> int:
@@ -299,8 +301,12 @@ def repair_log(path: str | os.PathLike) -> int:
                 break
             try:
                 data = json.loads(raw)
-            except json.JSONDecodeError as err:
-                raise LogFormatError(f"{path}: corrupt line at byte {offset - len(raw)} ({err})") from err
+                if not isinstance(data, dict):
+                    raise ValueError(f"a JSON {type(data).__name__}, not an object")
+            except (ValueError, RecursionError) as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+                raise LogFormatError(
+                    f"{path}: corrupt line at byte {offset - len(raw)} ({str(err)[:200]}); the log was left as it is"
+                ) from None
             if "return" in data:
                 keep, episodes = offset, episodes + 1
     if keep != path.stat().st_size:

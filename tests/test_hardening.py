@@ -264,3 +264,26 @@ def test_resume_with_other_settings_is_refused(tmp_path):
     assert main([*args, "--resume", "--num-envs", "2"]) == 1
     assert main([*args, "--resume", "--seed", "5"]) == 1
     assert (out / "transitions.jsonl").read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("damage", "needle"),
+    [
+        (lambda out: (out / "transitions.jsonl").open("a").write("42\n"), "corrupt line"),
+        (lambda out: (out / "config.json").write_text("[1, 2]"), "JSON object"),
+        (lambda out: (out / "config.json").write_text("[" * 100_000), "not JSON"),
+    ],
+)
+def test_a_damaged_run_folder_is_one_clear_line_on_resume(tmp_path, damage, needle):
+    out = tmp_path / "run"
+    args = ["run", "--env", "procmem_gym/Mastermind-v0", "--agent", "random", "--episodes", "2", "--out", str(out)]
+    assert main(args) == 0
+    damage(out)
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    assert needle in one_clear_line(cli([*args, "--resume"]))
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+
+
+def test_a_negative_seed_is_a_usage_error():
+    proc = cli(["run", "--env", "procmem_gym/Mastermind-v0", "--agent", "random", "--seed", "-1"])
+    assert proc.returncode == 2 and "--seed" in proc.stderr and "Traceback" not in proc.stderr

@@ -12,6 +12,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from procmem_gym.cli.common import seed_value
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register the ``alfworld`` subcommand."""
@@ -48,7 +50,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     gen.add_argument("--train", type=int, default=240, help="games in train (default 240)")
     gen.add_argument("--valid-seen", type=int, default=60, help="games in valid_seen (default 60)")
     gen.add_argument("--valid-unseen", type=int, default=120, help="games in valid_unseen (default 120)")
-    gen.add_argument("--seed", type=int, default=0, help="generation seed (default 0); same seed, same games")
+    gen.add_argument("--seed", type=seed_value, default=0, help="generation seed (default 0); same seed, same games")
     gen.add_argument("--workers", type=int, default=None, help="processes (default: one per CPU)")
     gen.set_defaults(func=generate_main)
     info = sub.add_parser("info", help="games per split and task type in an ALFWorld data folder")

@@ -90,6 +90,17 @@ def parse_env_kwargs(items: list[str] | None) -> dict[str, Any]:
     return kwargs
 
 
+def seed_value(text: str) -> int:
+    """``type=`` of ``--seed`` options: an integer in 0 .. 2**32 - 1 (numpy's seeds), else a usage error."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a seed is a non-negative integer, got {text[:40]!r}") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"a seed is an integer in 0 .. 4294967295, got {value}")
+    return value
+
+
 def check_positive(**values: int) -> None:
     """Raise :class:`CommandError` for a count option below 1 (named as its ``--flag``)."""
     for name, value in values.items():

@@ -28,6 +28,7 @@ from procmem_gym.cli.common import (
     open_rollouts,
     parse_env_kwargs,
     progress_bar,
+    seed_value,
 )
 from procmem_gym.errors import InputNotFoundError
 from procmem_gym.learning.loop import Learner, resume_point
@@ -78,7 +79,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         "--transfer", action="append", default=[], metavar="ENV", help="also evaluate the memory on ENV, repeatable"
     )
     add_model_options(p)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_value, default=0)
     p.add_argument("--out", default="runs/learn")
     p.add_argument("--resume", action="store_true", help="continue from the last finished iteration in --out")
     add_env_kwarg(p)

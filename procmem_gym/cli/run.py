@@ -21,6 +21,7 @@ from procmem_gym.cli.common import (
     open_rollouts,
     parse_env_kwargs,
     progress_bar,
+    seed_value,
     summary_table,
 )
 from procmem_gym.episode import MODES, retrieval_settings
@@ -60,7 +61,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="episode retrieval: the cosine a memory's task needs (MemP: 0.75, squared L2 distance 0.5)",
     )
-    p.add_argument("--seed", type=int, default=0, help="episode i uses seed + i (default 0)")
+    p.add_argument("--seed", type=seed_value, default=0, help="episode i uses seed + i (default 0)")
     p.add_argument("--out", default=None, help="output folder (default runs/<env>-<agent>-<time>)")
     p.add_argument(
         "--num-envs", type=int, default=1, help="step N envs as one vector env, one batched policy call per step"
