@@ -287,3 +287,21 @@ def test_a_damaged_run_folder_is_one_clear_line_on_resume(tmp_path, damage, need
 def test_a_negative_seed_is_a_usage_error():
     proc = cli(["run", "--env", "procmem_gym/Mastermind-v0", "--agent", "random", "--seed", "-1"])
     assert proc.returncode == 2 and "--seed" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_alfworld_prepare_skips_malformed_games_with_their_reason_and_goes_on(tmp_path):
+    pytest.importorskip("alfworld")
+    from procmem_gym.envs.alfworld import copy_sample_games, prepare_games
+
+    root = copy_sample_games(tmp_path / "data")
+    trajs = sorted((root / "json_2.1.1" / "train").rglob("traj_data.json"))
+    doc = json.loads(trajs[0].read_text())
+    trajs[0].write_text(json.dumps({**doc, "pddl_params": []}))
+    trajs[1].write_text("[" * 100_000)
+    trajs[2].unlink()
+    trajs[2].symlink_to("/dev/zero")
+    report = prepare_games(root)
+    skipped = {g.folder: g.reason for g in report.games if g.status == "skipped"}
+    assert len(skipped) == 3 and report.count("solvable") == 15
+    reasons = " ".join(skipped.values())
+    assert "pddl_params" in reasons and "not JSON" in reasons and "character device" in reasons

@@ -19,6 +19,7 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from procmem_gym.errors import ProcMemError
 
@@ -140,6 +141,34 @@ def unsupported_folder(folder: Path) -> bool:
     return "movable" in text or "Sliced" in text
 
 
+#: Size bounds of the files of a game folder.
+TRAJ_LIMIT = 16 << 20
+GAME_LIMIT = 64 << 20
+
+
+def read_traj_data(path: Path) -> dict[str, Any]:
+    """Return a ``traj_data.json`` checked for what the engine reads; raise :class:`ALFWorldDataError` naming it."""
+    from procmem_gym.safeio import InputFileError, read_text
+
+    try:
+        data = json.loads(read_text(path, TRAJ_LIMIT, "traj_data.json"))
+    except InputFileError as err:
+        raise ALFWorldDataError(str(err)) from None
+    except (ValueError, RecursionError) as err:
+        raise ALFWorldDataError(f"{path}: not JSON ({str(err)[:120]})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("task_type"), str):
+        raise ALFWorldDataError(f"{path}: not an ALFWorld traj_data.json (an object with a 'task_type' text)")
+    params = data.get("pddl_params", {})
+    if not isinstance(params, dict) or not all(isinstance(v, (str, bool)) for v in params.values()):
+        raise ALFWorldDataError(f"{path}: 'pddl_params' must be an object of texts (object_target, ...)")
+    anns = (
+        (data.get("turk_annotations") or {}) if isinstance(data.get("turk_annotations"), (dict, type(None))) else None
+    )
+    if anns is None or not isinstance(anns.get("anns", []), list):
+        raise ALFWorldDataError(f"{path}: 'turk_annotations' must be an object with a list 'anns'")
+    return data
+
+
 def scan_split(root: Path) -> list[GameEntry]:
     """Return every game folder under ``root`` (sorted), prepared or not."""
     entries = []
@@ -147,10 +176,7 @@ def scan_split(root: Path) -> list[GameEntry]:
         folder = traj_path.parent
         if unsupported_folder(folder):
             continue
-        try:
-            task_type = json.loads(traj_path.read_text())["task_type"]
-        except (OSError, ValueError, KeyError, TypeError) as err:
-            raise ALFWorldDataError(f"{traj_path} is not a readable ALFWorld traj_data.json: {err}") from err
+        task_type = read_traj_data(traj_path)["task_type"]
         game = folder / GAME_FILE
         solvable = None
         if game.exists():
@@ -160,12 +186,15 @@ def scan_split(root: Path) -> list[GameEntry]:
 
 
 def _read_solvable(game: Path) -> bool | None:
+    from procmem_gym.safeio import InputFileError, read_text
+
     try:
-        data = json.loads(game.read_text())
-    except (OSError, ValueError) as err:
+        data = json.loads(read_text(game, GAME_LIMIT, "game file"))
+    except (InputFileError, ValueError, RecursionError) as err:
         raise ALFWorldDataError(
-            f"{game} is not a readable game file ({err}); prepare it again with `procmem-gym alfworld prepare`"
-        ) from err
+            f"{game} is not a readable game file ({str(err)[:160]}); "
+            "prepare it again with `procmem-gym alfworld prepare`"
+        ) from None
     value = data.get("solvable") if isinstance(data, dict) else None
     return None if value is None else bool(value)
 

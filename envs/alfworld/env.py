@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import re
@@ -13,7 +12,7 @@ from typing import Any
 import gymnasium as gym
 from gymnasium import spaces
 
-from .data import ALFWorldDataError, find_games, normalize_task_types
+from .data import ALFWorldDataError, find_games, normalize_task_types, read_traj_data
 from .engine import make_engine, parse_cache, private_random
 
 #: Text that ALFWorld observations and commands are made of (ASCII; objects are named "apple 1").
@@ -27,8 +26,8 @@ _TASK_RE = re.compile(r"Your task is to: (.*?)\.?\s*$", re.S)
 def _read_task_type(game: Path) -> str:
     """The task type in the ``traj_data.json`` beside a game file ("" when it cannot be read)."""
     try:
-        return str(json.loads((game.parent / "traj_data.json").read_text())["task_type"])
-    except (OSError, ValueError, KeyError):
+        return str(read_traj_data(game.parent / "traj_data.json")["task_type"])
+    except ALFWorldDataError:
         return ""
 
 

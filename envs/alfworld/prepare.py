@@ -25,8 +25,18 @@ from pathlib import Path
 from typing import Any
 
 from procmem_gym.errors import MissingExtraError
+from procmem_gym.safeio import read_text
 
-from .data import GAME_FILE, SPLITS, TASK_TYPES, ALFWorldDataError, bundled_games_dir, unsupported_folder
+from .data import (
+    GAME_FILE,
+    SPLITS,
+    TASK_TYPES,
+    TRAJ_LIMIT,
+    ALFWorldDataError,
+    bundled_games_dir,
+    read_traj_data,
+    unsupported_folder,
+)
 from .engine import logic_files, make_engine, parse_cache, private_random
 
 #: alfworld-generate's default seed.
@@ -169,8 +179,9 @@ def prepare_games(
             entry.task_type = _prepare_one(
                 folder, target, domain, grammar, engine, seed, force, human_goal_prob, max_expert_steps, entry
             )
-        except (OSError, ValueError, KeyError, TypeError) as err:
-            entry.status, entry.reason = "skipped", f"{type(err).__name__}: {err}"
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as err:
+            # one malformed game is skipped with its reason; the others are still prepared
+            entry.status, entry.reason = "skipped", f"{type(err).__name__}: {str(err)[:300]}"
         report.games.append(entry)
         if on_game is not None:
             on_game(entry)
@@ -198,7 +209,8 @@ def _prepare_one(
     if not pddl_path.exists():
         entry.reason = "no initial_state.pddl"
         return None
-    traj = json.loads((folder / "traj_data.json").read_text())
+    problem = read_text(pddl_path, TRAJ_LIMIT, "initial_state.pddl")
+    traj = read_traj_data(folder / "traj_data.json")
     task_type = traj["task_type"]
     if task_type not in TASK_TYPES.values():
         entry.reason = f"task type {task_type!r} is not one of ALFWorld's six"
@@ -222,7 +234,7 @@ def _prepare_one(
     data = {
         "pddl_domain": domain,
         "grammar": grammar.replace("UNKNOWN GOAL", goal),
-        "pddl_problem": pddl_path.read_text(),
+        "pddl_problem": problem,
         "solvable": None,
         "walkthrough": None,
     }
