@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from procmem_gym import __version__
-from procmem_gym.cli import alfworld_cmd, compare_cmd, memory_cmd
+from procmem_gym.cli import alfworld_cmd, compare_cmd, memory_cmd, report_cmd
 from procmem_gym.cli import learn as learn_cmd
 from procmem_gym.cli import run as run_cmd
 from procmem_gym.errors import ProcMemError
@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     learn_cmd.add_parsers(subparsers)
     alfworld_cmd.add_parser(subparsers)
     compare_cmd.add_parser(subparsers)
+    report_cmd.add_parser(subparsers)
     return parser
 
 
