@@ -334,7 +334,11 @@ def _plots(out: Path, run: RunData, curve: list[dict], nodes: list[dict], rows: 
     if nodes:
         last = max([m["iteration"] or 0 for m in nodes] + [0])
         columns = last + 1 + any(n["iteration"] is None for n in nodes)
-        fig, ax = plt.subplots(figsize=(max(8, 4.2 * columns), max(2.5, 0.42 * len(nodes))))
+        rows_used = max(
+            sum(1 for m in nodes if (m["iteration"] if m["iteration"] is not None else last + 1) == k)
+            for k in range(columns)
+        )
+        fig, ax = plt.subplots(figsize=(max(8, 4.6 * columns), max(2.5, 0.62 * rows_used + 1.2)))
         place = {}
         by_iteration: dict[Any, int] = {}
         for n in nodes:
@@ -351,13 +355,17 @@ def _plots(out: Path, run: RunData, curve: list[dict], nodes: list[dict], rows: 
             x, y = place[n["id"]]
             faint = n["status"] == "rejected"
             ax.scatter([x], [y], s=80, color=colors.get(n["status"], "#2166ac"), alpha=0.4 if faint else 1, zorder=3)
-            text = f"{n['label']} [{n['kind']}]" + (f" — {n['reason'][:50]}" if faint and n["reason"] else "")
-            ax.text(x + 0.12, y, text, fontsize=7, va="center", alpha=0.5 if faint else 1)
+            ax.text(
+                x + 0.12, y + 0.12, f"{n['label']} [{n['kind']}]", fontsize=7, va="center", alpha=0.55 if faint else 1
+            )
+            if faint and n["reason"]:
+                ax.text(x + 0.12, y - 0.22, n["reason"][:60], fontsize=6, va="center", style="italic", alpha=0.6)
         ax.set_xlabel("iteration")
         ax.set_xticks([4 * k for k in range(columns)], [str(k) for k in range(columns)])
         ax.set_yticks([])
         ax.set_title(f"{run.name}: skill lineage (green: in memory, grey: rejected, purple: merged)", fontsize=9)
-        ax.set_xlim(-0.5, 4 * columns - 0.5)
+        ax.set_xlim(-0.5, 4 * columns - 0.2)
+        ax.set_ylim(-rows_used + 0.4, 0.6)
         fig.tight_layout()
         fig.savefig(out / "lineage.png", dpi=120)
         plt.close(fig)
