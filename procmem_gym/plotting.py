@@ -59,7 +59,9 @@ def plot_memory(memory: ProceduralMemory, path: str | os.PathLike, title: str = 
         twin.set_ylabel("mean score", color="tab:orange")
     left.set_title("memory size and quality")
     skills = sorted(memory.skills, key=lambda s: -s.stats.activations)[:30]
-    names = [s.name if len(s.name) <= 28 else s.name[:27] + "…" for s in skills]
+    from procmem_gym.report import short_label
+
+    names = [f"{short_label(s.name, 22)} ({s.id[3:7]})" for s in skills]
     right.barh(range(len(skills)), [s.stats.activations for s in skills], color="tab:green")
     right.set_yticks(range(len(skills)), names, fontsize=7)
     right.invert_yaxis()

@@ -41,8 +41,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _short(text: str, limit: int = 60) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    from procmem_gym.report import short_label
+
+    return short_label(text, limit)  # quoted observations elided, then cut
 
 
 def _activation(skill: Skill) -> str:
