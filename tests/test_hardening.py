@@ -305,3 +305,29 @@ def test_alfworld_prepare_skips_malformed_games_with_their_reason_and_goes_on(tm
     assert len(skipped) == 3 and report.count("solvable") == 15
     reasons = " ".join(skipped.values())
     assert "pddl_params" in reasons and "not JSON" in reasons and "character device" in reasons
+
+
+def test_a_full_disk_stops_with_one_line_and_keeps_every_finished_episode(tmp_path, monkeypatch, capsys):
+    import errno
+
+    from procmem_gym.transitions import EpisodeRecord, TransitionLog, read_log
+
+    original = TransitionLog.write_episode
+    written = {"episodes": 0}
+
+    def full_after_three(self, transitions, record):
+        if record is not None and written["episodes"] == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        original(self, transitions, record)
+        written["episodes"] += record is not None
+
+    monkeypatch.setattr(TransitionLog, "write_episode", full_after_three)
+    out = tmp_path / "run"
+    args = ["run", "--env", "procmem_gym/Mastermind-v0", "--agent", "random", "--episodes", "10", "--out", str(out)]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "No space left" in err and "--resume" in err and "Traceback" not in err and err.count("error") == 1
+    assert len([r for r in read_log(out / "transitions.jsonl") if isinstance(r, EpisodeRecord)]) == 3
+    monkeypatch.setattr(TransitionLog, "write_episode", original)
+    assert main([*args, "--resume"]) == 0
+    assert len([r for r in read_log(out / "transitions.jsonl") if isinstance(r, EpisodeRecord)]) == 10

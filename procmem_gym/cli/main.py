@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 
 from rich.console import Console
@@ -31,6 +32,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: OS errors that come from the machine (disk full, quota, read-only, permissions, gone), not from a bug.
+_MACHINE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT, errno.EIO}
+_RESUMABLE = {"run", "learn"}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     parser = build_parser()
@@ -43,6 +49,16 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args, console) or 0)
     except ProcMemError as err:  # the user's to fix: one line; anything else is a bug and shows its traceback
         Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {escape(str(err))}", highlight=False)
+        return 1
+    except OSError as err:
+        if err.errno not in _MACHINE_ERRORS:
+            raise
+        # the machine's, not a bug: a full disk, a quota, a read-only or vanished folder
+        where = f"{err.filename}: " if err.filename else ""
+        kept = " (episodes finished before it are kept; continue with --resume)" if args.command in _RESUMABLE else ""
+        Console(stderr=True, soft_wrap=True).print(
+            f"[red]error:[/red] {escape(where + (err.strerror or str(err)))}{kept}", highlight=False
+        )
         return 1
 
 
