@@ -80,7 +80,7 @@ class HFPolicy(BasePolicy):
         constrain: bool = True,
         name: str | None = None,
         cache: bool = True,
-        cache_tokens: int = 8192,
+        cache_tokens: int | None = None,
         device: str | None = None,
         temperature: float = 0.0,
     ) -> None:

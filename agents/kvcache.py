@@ -45,14 +45,14 @@ def supported(model: Any) -> bool:
 class PromptCache:
     """Encodes prompts for a causal LM on a packed sequence with reused prefixes (see the module docstring)."""
 
-    def __init__(self, model: Any, capacity: int = 8192) -> None:
+    def __init__(self, model: Any, capacity: int | None = None) -> None:
         import torch
 
         self.torch = torch
         self.model = model
         self.device = next(model.parameters()).device
-        #: Encoded prompts kept for reuse, at most ``capacity`` tokens in all.
-        self.store = PrefixStore(capacity)
+        #: Encoded prompts kept for reuse, at most ``capacity`` tokens in all (default: :func:`default_capacity`).
+        self.store = PrefixStore(capacity if capacity is not None else default_capacity(model))
         self.layers = int(model.config.num_hidden_layers)
         self.block_attention = use_block_attention(model)
         #: Counters for benchmarks: tokens run through the model, and prompt tokens served from the store.
@@ -255,6 +255,28 @@ class PromptCache:
 class _Entry:
     tokens: np.ndarray
     packed: Packed | None
+
+
+#: The keys and values the prefix store may hold by default, in bytes.
+CACHE_BYTES = 1 << 30
+
+
+def default_capacity(model: Any, budget: int = CACHE_BYTES) -> int:
+    """Return how many tokens of keys and values fit ``budget`` bytes for ``model`` (8,192 to 65,536).
+
+    SmolLM2-135M in float32 keeps 46 KB per token, so about 23,000 tokens: eight ALFWorld slots with
+    prompts of 1,200 tokens (task, memories, commands) and their previous prompts all stay stored.
+    """
+    config = getattr(model, "config", None)
+    try:
+        layers = int(config.num_hidden_layers)
+        heads = int(getattr(config, "num_key_value_heads", None) or config.num_attention_heads)
+        dim = int(getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads)
+        size = next(model.parameters()).element_size()
+    except (AttributeError, TypeError, ValueError, StopIteration):
+        return 8192
+    per_token = 2 * layers * heads * dim * size
+    return int(min(65536, max(8192, budget // max(per_token, 1))))
 
 
 class PrefixStore:

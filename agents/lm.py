@@ -33,7 +33,9 @@ Allowed = Callable[[list[int]], list[int] | None] | None
 class LocalLM:
     """A loaded model and tokenizer, with or without the prompt cache."""
 
-    def __init__(self, model: Any, tokenizer: Any, cache: bool = True, cache_tokens: int = 8192, batch_size: int = 8):
+    def __init__(
+        self, model: Any, tokenizer: Any, cache: bool = True, cache_tokens: int | None = None, batch_size: int = 8
+    ):
         import torch
 
         self.torch = torch

@@ -101,3 +101,24 @@ def test_prefix_store_keeps_the_longest_match_and_its_capacity():
     store.add((7, 7, 7, 7, 7), None)  # 14 tokens > 12: the least recently used goes
     assert (1, 2, 9, 9) not in store and (1, 2, 3, 4, 5) in store
     assert store.match((5, 5, 5))[0] is None
+
+
+def test_the_prefix_store_is_sized_by_the_models_keys_and_values():
+    from types import SimpleNamespace
+
+    import torch
+    from procmem_gym.agents.kvcache import default_capacity
+
+    class Fake(torch.nn.Module):
+        def __init__(self, layers, heads, dim, dtype):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1, dtype=dtype))
+            self.config = SimpleNamespace(
+                num_hidden_layers=layers, num_key_value_heads=heads, num_attention_heads=heads, head_dim=dim
+            )
+
+    # SmolLM2-135M in float32: 30 layers x 3 heads x 64 -> 46 KB a token, about 23,000 tokens in 1 GiB
+    assert default_capacity(Fake(30, 3, 64, torch.float32)) == (1 << 30) // (2 * 30 * 3 * 64 * 4)
+    assert default_capacity(Fake(80, 8, 128, torch.float32)) == 8192  # big models: the floor
+    assert default_capacity(Fake(2, 1, 8, torch.float32)) == 65536  # tiny models: the ceiling
+    assert default_capacity(object()) == 8192
