@@ -294,6 +294,23 @@ def _latex(rows: list[dict[str, Any]], columns: list[str], caption: str) -> str:
     return "\n".join(lines)
 
 
+def _forest(plt: Any, path: Path, rows: list[dict], label: str, xlabel: str, title: str | None = None) -> None:
+    """Draw differences with their 95 % intervals, one line per row (a row without a number is left blank)."""
+    fig, ax = plt.subplots(figsize=(7, 0.6 * len(rows) + 1.2))
+    for k, r in enumerate(rows):
+        if not math.isnan(r["difference"]):
+            low, high = r["difference"] - r["ci_low"], r["ci_high"] - r["difference"]
+            ax.errorbar([r["difference"]], [k], xerr=[[low], [high]], fmt="o", capsize=4)
+    ax.axvline(0, color="grey", lw=1)
+    ax.set_yticks(range(len(rows)), [r[label] for r in rows], fontsize=8)
+    ax.set_xlabel(xlabel)
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def _plots(out: Path, run: RunData, curve: list[dict], nodes: list[dict], rows: list[dict]) -> list[str]:
     try:
         import matplotlib
@@ -371,22 +388,8 @@ def _plots(out: Path, run: RunData, curve: list[dict], nodes: list[dict], rows: 
         plt.close(fig)
         written.append("lineage.png")
     if rows:
-        fig, ax = plt.subplots(figsize=(7, 0.6 * len(rows) + 1.2))
-        for k, r in enumerate(rows):
-            ax.errorbar(
-                [r["difference"]],
-                [k],
-                xerr=[[r["difference"] - r["ci_low"]], [r["ci_high"] - r["difference"]]],
-                fmt="o",
-                capsize=4,
-            )
-        ax.axvline(0, color="grey", lw=1)
-        ax.set_yticks(range(len(rows)), [r["row"] for r in rows], fontsize=8)
-        ax.set_xlabel("difference in mean return vs no memory (95 % CI)")
-        ax.set_title(run.name, fontsize=9)
-        fig.tight_layout()
-        fig.savefig(out / "forest.png", dpi=120)
-        plt.close(fig)
+        xlabel = "difference in mean return vs no memory (95 % CI)"
+        _forest(plt, out / "forest.png", rows, "row", xlabel, run.name)
         written.append("forest.png")
     return written
 
@@ -468,22 +471,8 @@ def write_report(folders: list[str | Path], out: str | Path) -> Path:
             matplotlib.use("Agg")
             import matplotlib.pyplot as plt
 
-            fig, ax = plt.subplots(figsize=(7, 0.6 * len(table) + 1.2))
-            for k, r in enumerate(table):
-                if not math.isnan(r["difference"]):
-                    ax.errorbar(
-                        [r["difference"]],
-                        [k],
-                        xerr=[[r["difference"] - r["ci_low"]], [r["ci_high"] - r["difference"]]],
-                        fmt="o",
-                        capsize=4,
-                    )
-            ax.axvline(0, color="grey", lw=1)
-            ax.set_yticks(range(len(table)), [r["run"] for r in table], fontsize=8)
-            ax.set_xlabel("learned memory vs no memory: difference in mean return (95 % CI)")
-            fig.tight_layout()
-            fig.savefig(out / "runs.png", dpi=120)
-            plt.close(fig)
+            xlabel = "learned memory vs no memory: difference in mean return (95 % CI)"
+            _forest(plt, out / "runs.png", table, "run", xlabel)
             md += ["![runs](runs.png)", ""]
         except ImportError:
             pass
