@@ -1,10 +1,18 @@
 """OpenAIPolicy: any OpenAI-compatible chat server (vLLM, llama.cpp server, Ollama) as a policy.
 
 Same prompts and parsing as :class:`HFPolicy`; standard library HTTP only (no SDK dependency).
-Such servers give no exact log-probabilities of arbitrary continuations, so ``logprob`` raises
-and learners fall back to validation rollouts. With ``constrain=True`` an answer is snapped to
-the closest admissible command, and a Mastermind answer is reduced to its ``[...]`` group; a
-server that supports ``guided_regex`` (vLLM) also gets the guess grammar as a regex.
+With ``constrain=True`` an answer is snapped to the closest admissible command, and a Mastermind
+answer is reduced to its ``[...]`` group; a server that supports ``guided_regex`` (vLLM) also
+gets the guess grammar as a regex.
+
+**Log-probabilities.** Servers that score a given text (the completions endpoint with ``echo``
+and ``logprobs``, as vLLM and the OpenAI legacy API answer, or vLLM's ``prompt_logprobs``) give
+``logprob`` / ``logprob_tokens`` exactly: the prompt is the chat rendered as text
+(``prompt_format``: ``chatml`` for SmolLM2, Qwen and most open models, ``llama3``, ``plain``),
+the continuation's tokens are those whose text lies after the prompt, and their log-probabilities
+are summed. The PPO gate then runs on the served model's own numbers for command choices
+(``action_logprobs``); :meth:`OpenAIPolicy.supports_logprobs` asks the server once, and where it
+gives none, learners fall back to paired validation rollouts and their report says so.
 """
 
 from __future__ import annotations
@@ -19,12 +27,15 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import numpy as np
+
+from procmem_gym.errors import LogprobsUnavailable as _LogprobsUnavailable
 from procmem_gym.errors import ProcMemError, UsageError
 
 from .policy import BasePolicy
 from .prompts import PromptTemplate, SlotHistory, build_messages, mastermind_variant, parse_action, template_for
 
-__all__ = ["OpenAIPolicy", "ServerError", "parse_openai_agent"]
+__all__ = ["OpenAIPolicy", "ServerError", "LogprobsUnavailable", "parse_openai_agent", "render_chat", "PROMPT_FORMATS"]
 
 
 class ServerError(ProcMemError, RuntimeError):
@@ -58,6 +69,8 @@ class OpenAIPolicy(BasePolicy):
         seed: int = 0,
         retries: int = 4,
         max_response_bytes: int = 8 << 20,
+        prompt_format: str = "chatml",
+        score_batch: int = 16,
     ) -> None:
         self.model = model
         self.base_url = base_url.rstrip("/")
@@ -77,6 +90,13 @@ class OpenAIPolicy(BasePolicy):
         self.model_calls = 0
         self.generated_tokens = 0
         self.history = SlotHistory(self.template.history)
+        if prompt_format not in PROMPT_FORMATS:
+            raise UsageError(f"prompt_format must be one of {', '.join(PROMPT_FORMATS)}, got {prompt_format!r}")
+        #: How chat messages are written as one text for scoring (the model's own chat format).
+        self.prompt_format = prompt_format
+        #: Texts scored per completions request.
+        self.score_batch = max(1, int(score_batch))
+        self._logprobs: bool | None = None  # whether the server scores text (asked once)
 
     def reset(self, seed: int | None = None, index: int | None = None) -> None:
         """Forget one slot's history (or all); remember the seed sent with requests."""
@@ -113,9 +133,9 @@ class OpenAIPolicy(BasePolicy):
             self.generated_tokens += tokens
         return text
 
-    def _request(self, payload: bytes) -> Any:
-        """POST to ``/chat/completions``; retry what may pass (429, 5xx, network); one clear error otherwise."""
-        url = self.base_url + "/chat/completions"
+    def _request(self, payload: bytes, endpoint: str = "/chat/completions") -> Any:
+        """POST to ``endpoint``; retry what may pass (429, 5xx, network); one clear error otherwise."""
+        url = self.base_url + endpoint
         headers = {
             "Content-Type": "application/json",
             **({"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}),
@@ -201,12 +221,202 @@ class OpenAIPolicy(BasePolicy):
             self.history.add(slot, obs, action)
         return actions
 
-    def logprob(self, prompts: Sequence[str], continuations: Sequence[str]) -> Any:
-        """Not available from chat servers: learners use validation rollouts instead."""
-        raise NotImplementedError(
-            "OpenAI-compatible chat servers give no exact log-probabilities of given continuations; "
-            "the PPO gate falls back to paired validation rollouts for this backend"
-        )
+    # ------------------------------------------------------------------ log-probabilities
+    def prompt(self, observation: Any, info: dict[str, Any], slot: int = 0) -> str:
+        """Return the prompt of one observation as one text, in ``prompt_format`` (what scoring sends)."""
+        messages = build_messages(self.template, str(observation), info, self.history.get(slot))
+        return render_chat(messages, self.prompt_format)
+
+    def supports_logprobs(self) -> bool:
+        """Return whether the server scores given text (asked once with a two-word prompt, then remembered).
+
+        A server that refuses the request (4xx) or answers without log-probabilities gives
+        False; one that cannot be reached raises :class:`ServerError`.
+        """
+        if self._logprobs is None:
+            try:
+                self._score(["Hello"], [" world"])
+                self._logprobs = True
+            except LogprobsUnavailable:
+                self._logprobs = False
+        return self._logprobs
+
+    def logprob_tokens(self, prompts: Sequence[str], continuations: Sequence[str]) -> list[np.ndarray]:
+        """Return, per pair, the log-probability of each continuation token given the prompt and earlier tokens.
+
+        Raises :class:`LogprobsUnavailable` when the server gives no log-probabilities of given text.
+        """
+        if len(prompts) != len(continuations):
+            raise ValueError(f"{len(prompts)} prompts but {len(continuations)} continuations")
+        return self._score(list(map(str, prompts)), list(map(str, continuations)))
+
+    def logprob(self, prompts: Sequence[str], continuations: Sequence[str]) -> np.ndarray:
+        """Return the summed log-probability of each continuation given its prompt (see :meth:`logprob_tokens`)."""
+        return np.array([t.sum() for t in self.logprob_tokens(prompts, continuations)], dtype=np.float64)
+
+    def command_scores(self, prompts: Sequence[str], candidates: Sequence[Sequence[str]]) -> list[np.ndarray]:
+        """Return, per prompt, each candidate's mean log-probability per token (as :class:`HFPolicy` scores them)."""
+        flat_p = [p for p, cands in zip(prompts, candidates, strict=True) for _ in cands]
+        flat_c = [str(c) for cands in candidates for c in cands]
+        means = [float(t.mean()) if len(t) else -np.inf for t in self.logprob_tokens(flat_p, flat_c)]
+        out, start = [], 0
+        for cands in candidates:
+            out.append(np.asarray(means[start : start + len(cands)], dtype=np.float64))
+            start += len(cands)
+        return out
+
+    def action_logprobs(
+        self,
+        observations: Sequence[Any],
+        infos: Sequence[dict[str, Any]],
+        actions: Sequence[str],
+        constraints: Sequence[Sequence[Any]],
+        temperature: float | None = None,
+    ) -> np.ndarray:
+        """Return ``(n, k)``: each action's log-probability under each of ``k`` constraints (command choices).
+
+        The same numbers as :meth:`HFPolicy.action_logprobs` for rows with admissible commands:
+        the softmax of the commands' scores at ``temperature`` (default 1), renormalised over what
+        each constraint allows. Free-text rows (a Mastermind guess) need the model's whole
+        next-token distribution at every step, which servers do not return: they raise
+        :class:`LogprobsUnavailable`, and the learner gates them by validation rollouts.
+        """
+        if not self.supports_logprobs():
+            raise LogprobsUnavailable(f"{self.base_url}: the server returns no log-probabilities of given text")
+        if any(not i.get("admissible_commands") for i in infos):
+            raise LogprobsUnavailable(
+                "a served model's log-probabilities cover command choices; free-text actions are gated by rollouts"
+            )
+        t = temperature if temperature is not None else 1.0
+        prompts = [self.prompt(o, i, slot=-1) for o, i in zip(observations, infos, strict=True)]
+        cmds = [[str(c) for c in i["admissible_commands"]] for i in infos]
+        scores = self.command_scores(prompts, cmds)
+        k = max((len(c) for c in constraints), default=0)
+        out = np.zeros((len(actions), k))
+        for r, (commands, row) in enumerate(zip(cmds, scores, strict=True)):
+            for j, bound in enumerate(constraints[r]):
+                allowed = [c for c in commands if bound is None or bound.allows(c)] or commands
+                mask = np.array([c in allowed for c in commands])
+                logits = np.where(mask, row / t, -np.inf)
+                lse = np.logaddexp.reduce(logits[mask])
+                out[r, j] = logits[commands.index(actions[r])] - lse if actions[r] in commands else -np.inf
+        return out
+
+    def _score(self, prompts: list[str], continuations: list[str]) -> list[np.ndarray]:
+        """Score ``prompt + continuation`` texts in batches of ``score_batch``, concurrently."""
+        batches = [
+            (prompts[i : i + self.score_batch], continuations[i : i + self.score_batch])
+            for i in range(0, len(prompts), self.score_batch)
+        ]
+        with ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(batches)))) as pool:
+            parts = list(pool.map(lambda b: self._score_batch(*b), batches))
+        return [t for part in parts for t in part]
+
+    def _score_batch(self, prompts: list[str], continuations: list[str]) -> list[np.ndarray]:
+        texts = [p + c for p, c in zip(prompts, continuations, strict=True)]
+        body = {
+            "model": self.model,
+            "prompt": texts,
+            "max_tokens": 1,  # some servers refuse 0; the one generated token lies past the text and is ignored
+            "temperature": 0,
+            "echo": True,
+            "logprobs": 0,
+            "prompt_logprobs": 0,
+        }
+        try:
+            data = self._request(json.dumps(body).encode(), "/completions")
+        except ServerError as err:
+            if " HTTP 4" in str(err) and " HTTP 429" not in str(err):
+                raise LogprobsUnavailable(f"{err} (the completions endpoint does not score given text)") from None
+            raise
+        choices = data.get("choices") if isinstance(data, dict) else None
+        if not isinstance(choices, list) or len(choices) != len(texts):
+            raise ServerError(f"{self.base_url}/completions: expected {len(texts)} choices, got {str(data)[:200]!r}")
+        ordered: list[Any] = [None] * len(texts)
+        for n, choice in enumerate(choices):
+            index = choice.get("index", n) if isinstance(choice, dict) else n
+            if not isinstance(index, int) or not 0 <= index < len(texts) or ordered[index] is not None:
+                raise ServerError(f"{self.base_url}/completions: bad choice index {index!r}")
+            ordered[index] = choice
+        self.model_calls += 1
+        return [
+            _continuation_logprobs(choice, len(p), len(t), self.base_url)
+            for choice, p, t in zip(ordered, prompts, texts, strict=True)
+        ]
+
+
+PROMPT_FORMATS = ("chatml", "llama3", "plain")
+
+
+def render_chat(messages: Sequence[dict[str, str]], fmt: str = "chatml") -> str:
+    """Return chat messages as one text in a model family's chat format, ending where the answer starts.
+
+    >>> render_chat([{"role": "user", "content": "hi"}]).splitlines()
+    ['<|im_start|>user', 'hi<|im_end|>', '<|im_start|>assistant']
+    """
+    if fmt == "chatml":
+        body = "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages)
+        return body + "<|im_start|>assistant\n"
+    if fmt == "llama3":
+        body = "".join(f"<|start_header_id|>{m['role']}<|end_header_id|>\n\n{m['content']}<|eot_id|>" for m in messages)
+        return "<|begin_of_text|>" + body + "<|start_header_id|>assistant<|end_header_id|>\n\n"
+    if fmt == "plain":
+        return "\n\n".join(m["content"] for m in messages) + "\n\nAnswer: "
+    raise UsageError(f"prompt_format must be one of {', '.join(PROMPT_FORMATS)}, got {fmt!r}")
+
+
+class LogprobsUnavailable(ServerError, _LogprobsUnavailable):
+    """The server gives no log-probabilities of given text (or not for this kind of action)."""
+
+
+def _continuation_logprobs(choice: Any, prompt_chars: int, text_chars: int, url: str) -> np.ndarray:
+    """Return the log-probabilities of the tokens of ``choice`` that hold characters past ``prompt_chars``.
+
+    Reads the OpenAI form (``logprobs.tokens`` / ``token_logprobs`` / ``text_offset``) or vLLM's
+    ``prompt_logprobs`` (one ``{token_id: {logprob, decoded_token}}`` per prompt token, the first
+    None, placed by counting back from the text's end); a token that starts in the prompt and
+    ends in the continuation counts with the continuation. The token generated after the text is
+    not counted.
+    """
+    if not isinstance(choice, dict):
+        raise ServerError(f"{url}/completions: a choice is not an object")
+    spans: list[tuple[int, int, float | None]] = []
+    lp = choice.get("logprobs")
+    if isinstance(lp, dict) and isinstance(lp.get("token_logprobs"), list) and isinstance(lp.get("text_offset"), list):
+        tokens, values, offsets = lp.get("tokens") or [], lp["token_logprobs"], lp["text_offset"]
+        if not (len(tokens) == len(values) == len(offsets)):
+            raise ServerError(f"{url}/completions: logprobs lists of different lengths")
+        for tok, value, start in zip(tokens, values, offsets, strict=True):
+            if not isinstance(start, int) or not isinstance(tok, str):
+                raise ServerError(f"{url}/completions: a malformed token offset")
+            spans.append((start, start + len(tok), value))
+    elif isinstance(choice.get("prompt_logprobs"), list):
+        # vLLM: the first entry is None (its text unknown), so offsets are counted back from the end
+        end = text_chars
+        for entry in reversed(choice["prompt_logprobs"]):
+            value, text = None, ""
+            if isinstance(entry, dict) and entry:
+                # the prompt's own token is listed first (with prompt_logprobs=0 it is the only one)
+                first = next(iter(entry.values()))
+                if isinstance(first, dict):
+                    value, text = first.get("logprob"), str(first.get("decoded_token") or "")
+            elif entry is None:
+                break  # the first token: never part of a continuation that follows a prompt
+            spans.append((end - len(text), end, value))
+            end -= len(text)
+        spans.reverse()
+    else:
+        raise LogprobsUnavailable(f"{url}/completions: the answer holds no log-probabilities of the prompt")
+    out = []
+    for start, end, value in spans:
+        if end <= prompt_chars or start >= text_chars:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value > 1e-6:
+            raise ServerError(f"{url}/completions: a token of the continuation has log-probability {value!r}")
+        out.append(float(value))
+    if not out and text_chars > prompt_chars:
+        raise ServerError(f"{url}/completions: no token of the continuation was scored")
+    return np.asarray(out, dtype=np.float64)
 
 
 class _BadAnswer(Exception):

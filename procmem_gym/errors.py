@@ -9,7 +9,7 @@ traceback.
 
 from __future__ import annotations
 
-__all__ = ["ProcMemError", "UsageError", "MissingExtraError", "InputNotFoundError"]
+__all__ = ["ProcMemError", "UsageError", "MissingExtraError", "InputNotFoundError", "LogprobsUnavailable"]
 
 
 class ProcMemError(Exception):
@@ -26,3 +26,10 @@ class MissingExtraError(ProcMemError, ImportError):
 
 class InputNotFoundError(ProcMemError, FileNotFoundError):
     """An input file or folder that does not exist; the message names it."""
+
+
+class LogprobsUnavailable(ProcMemError, NotImplementedError):
+    """A policy that cannot give the log-probabilities asked for (a server without them, a free-text action).
+
+    Learners catch it and gate by paired validation rollouts instead; the report says which ran.
+    """

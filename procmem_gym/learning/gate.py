@@ -109,6 +109,11 @@ class PPOGate:
         self.eps, self.margin, self.trust, self.min_samples = eps, margin, trust, min_samples
         self.rule, self.level = rule, level
 
+    @staticmethod
+    def without_numbers(samples: int, why: str) -> GateDecision:
+        """Return the decision where the policy gives no log-probabilities: the paired confirmation decides."""
+        return GateDecision(True, 0.0, 0.0, 0.0, samples, f"no log-probabilities ({why}): to the paired confirmation")
+
     def decide(self, log_ratio: np.ndarray, adv: np.ndarray) -> GateDecision:
         """Return the decision for log-ratios ``log π(a|s,ω') - log π(a|s,ω)`` (``-inf``: excluded) and advantages."""
         log_ratio, adv = np.asarray(log_ratio, dtype=np.float64), np.asarray(adv, dtype=np.float64)

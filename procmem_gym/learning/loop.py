@@ -205,7 +205,10 @@ class Learner:
             skills=len(self.memory),
         )
         events = [e.to_dict() for e in self.memory.events[events_before:]]
-        write_json_atomic(folder / "report.json", {**report.to_dict(), "events": events})
+        gate = getattr(self, "gate_numbers", None)  # the PPO learner: which numbers its gate ran on
+        write_json_atomic(
+            folder / "report.json", {**report.to_dict(), **({"gate_numbers": gate} if gate else {}), "events": events}
+        )
         write_json_atomic(
             self.state_path, {**self.state(), "iterations_done": i + 1, "config": asdict(cfg), "env": self.env_id}
         )

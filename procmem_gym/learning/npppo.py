@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from procmem_gym.agents.policy import Policy
+from procmem_gym.errors import LogprobsUnavailable
 from procmem_gym.learning.contrast import Candidate, Labelled, candidate_skill, mine_by_advantage, mine_constraints
 from procmem_gym.learning.experience import Decision, decisions, group_advantages
 from procmem_gym.learning.gate import Confirmation, GateDecision, PairedConfirmation, PPOGate
@@ -96,6 +97,9 @@ class NPPOLearner(Learner):
         super().__init__(*args, **kwargs)
         cfg = self.config
         self.teacher, self.writer = teacher, writer
+        #: Which numbers the gate ran on in the last iteration ("exact log-probabilities" or
+        #: "validation rollouts": the policy gave none); in each iteration's report.json.
+        self.gate_numbers: str | None = None
         #: (iteration, decisions of the iterations before it), read back from their logs once per iteration
         self._earlier: tuple[int, list[Decision]] | None = None
         self.gate = PPOGate(eps=cfg.eps, margin=cfg.margin, trust=cfg.trust, rule=cfg.gate_rule)
@@ -152,6 +156,7 @@ class NPPOLearner(Learner):
     def improve(self, iteration: int, episodes: Sequence[Episode]) -> None:
         """Propose, gate, confirm; record the skills' gains; every decision is an event."""
         cfg = self.config
+        self.gate_numbers = None
         advantage = group_advantages(episodes)
         self._record_gains(episodes, advantage)
         tasks = sorted({e.record.seed for e in episodes}, key=str)
@@ -365,7 +370,11 @@ class NPPOLearner(Learner):
         # data whose advantages are all 0 (every task's episodes scored alike) cannot judge: the
         # gate says so without the model's numbers, which are the expensive part
         informative = any(held_out[k].advantage != 0 for c in covers for k in c)
-        if hasattr(self.policy, "action_logprobs") and informative:
+        numbers = self._policy_numbers()
+        if numbers is not None and informative:
+            self.gate_numbers = "validation rollouts"
+            return [PPOGate.without_numbers(len(c), numbers) for c in covers]
+        if informative:
             rows = sorted(set().union(*map(set, covers)))
             where = {k: r for r, k in enumerate(rows)}
             cover_sets = [set(c) for c in covers]
@@ -381,12 +390,17 @@ class NPPOLearner(Learner):
                         )
                     row.append(bound)
                 constraints.append(row)
-            values = self.policy.action_logprobs(
-                [held_out[k].observation for k in rows],
-                [held_out[k].info for k in rows],
-                [held_out[k].action for k in rows],
-                constraints,
-            )
+            try:
+                values = self.policy.action_logprobs(
+                    [held_out[k].observation for k in rows],
+                    [held_out[k].info for k in rows],
+                    [held_out[k].action for k in rows],
+                    constraints,
+                )
+            except LogprobsUnavailable as err:  # a served model without them, or free-text actions
+                self.gate_numbers = "validation rollouts"
+                return [PPOGate.without_numbers(len(c), str(err)) for c in covers]
+            self.gate_numbers = "exact log-probabilities"
             for c, ((skill, _), cover) in enumerate(zip(candidates, covers, strict=True)):
                 idx = [where[k] for k in cover]
                 log_ratio = values[idx, c + 1] - values[idx, 0]
@@ -397,6 +411,15 @@ class NPPOLearner(Learner):
             self.gate.decide(log_ratio, np.array([held_out[k].advantage for k in cover]))
             for log_ratio, cover in zip(log_ratios, covers, strict=True)
         ]
+
+    def _policy_numbers(self) -> str | None:
+        """Return why the policy gives the gate no log-probabilities, or None when it does."""
+        if not hasattr(self.policy, "action_logprobs"):
+            return f"the {getattr(self.policy, 'name', 'policy')} policy gives none"
+        supports = getattr(self.policy, "supports_logprobs", None)
+        if supports is not None and not supports():
+            return "the server returns none for given text"
+        return None
 
     def _guidance_log_ratio(self, skill: Skill, relevant: list[Decision]) -> np.ndarray:
         """Return how a text candidate's guidance moves each logged action: scored under both prompts."""

@@ -94,8 +94,8 @@ def test_server_errors_are_clear():
             OpenAIPolicy("broken", server.url, retries=0).act("obs", {})
     with pytest.raises(ServerError, match="cannot reach"):
         OpenAIPolicy("m", "http://127.0.0.1:9/v1", timeout=2, retries=1).act("obs", {})
-    with pytest.raises(NotImplementedError, match="validation rollouts"):
-        OpenAIPolicy("m", "http://127.0.0.1:9/v1").logprob(["a"], ["b"])
+    with pytest.raises(ServerError, match="/v1/completions: cannot reach"):  # scoring asks the server too
+        OpenAIPolicy("m", "http://127.0.0.1:9/v1", retries=0).logprob(["a"], ["b"])
 
 
 def test_agent_spec_and_snap():
