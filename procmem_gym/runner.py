@@ -17,6 +17,7 @@ import numpy as np
 
 from procmem_gym.agents.policy import Policy
 from procmem_gym.envs.families import family_of
+from procmem_gym.errors import UsageError
 from procmem_gym.memory import ProceduralMemory
 from procmem_gym.transitions import Episode, EpisodeRecord
 from procmem_gym.vector_wrapper import ProceduralMemoryVectorWrapper, env_info
@@ -202,17 +203,31 @@ def run_vector_episodes(
     return env.episodes[:episodes]
 
 
-def make_env(env_id: str, num_envs: int = 1, **kwargs: Any) -> Any:
+BACKENDS = ("local", "ray")
+
+
+def make_env(
+    env_id: str, num_envs: int = 1, *, backend: str = "local", ray_address: str | None = None, **kwargs: Any
+) -> Any:
     """Return ``gymnasium.make(env_id)``, or a vector env of ``num_envs`` (its own vector entry point where it has one).
 
     The vector env gets its family's ``vector_kwargs`` (Mastermind: each game's history and
     variant in ``info``, as the single env gives them) and its autoreset disabled, so that the
     memory wrapper resets each finished sub-env with its next episode's own seed.
     ``vectorization_mode="async"`` runs each env in its own process (ALFWorld: 1.6x the steps/s
-    of the default sync mode on 2 cores).
+    of the default sync mode on 2 cores). ``backend="ray"`` makes each env a Ray actor
+    (:class:`~procmem_gym.raybackend.RayVectorEnv`, on the cluster at ``ray_address`` or a
+    local Ray), a vector env even for ``num_envs=1``.
     """
     import gymnasium as gym
 
+    if backend not in BACKENDS:
+        raise UsageError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if backend == "ray":
+        from procmem_gym.raybackend import RayVectorEnv
+
+        single = {k: v for k, v in kwargs.items() if k not in ("vectorization_mode", "vector_kwargs")}
+        return RayVectorEnv(env_id, num_envs, single, address=ray_address)
     if num_envs == 1:
         return gym.make(env_id, **kwargs)
     from gymnasium.vector import AutoresetMode
@@ -251,15 +266,24 @@ class Rollouts:
     2
     """
 
-    def __init__(self, env_id: str, num_envs: int = 1, env_kwargs: dict[str, Any] | None = None) -> None:
-        self.env_id, self.num_envs = env_id, num_envs
+    def __init__(
+        self,
+        env_id: str,
+        num_envs: int = 1,
+        env_kwargs: dict[str, Any] | None = None,
+        backend: str = "local",
+        ray_address: str | None = None,
+    ) -> None:
+        self.env_id, self.num_envs, self.backend = env_id, num_envs, backend
         self.family = family_of(env_id)
-        self.env = make_env(env_id, num_envs, **(env_kwargs or {}))
+        self.env = make_env(env_id, num_envs, backend=backend, ray_address=ray_address, **(env_kwargs or {}))
+        #: Whether episodes play on a vector env (several envs, or workers on Ray).
+        self.vector = num_envs > 1 or backend == "ray"
 
     @property
     def action_space(self) -> Any:
         """Return the action space of one env."""
-        return self.env.single_action_space if self.num_envs > 1 else self.env.action_space
+        return self.env.single_action_space if self.vector else self.env.action_space
 
     def play(
         self,
@@ -291,7 +315,7 @@ class Rollouts:
         """
         mode = mode if memory is not None else "off"
         wrapper_kwargs: dict[str, Any] = {"explore": explore, "log_info_exclude": log_info_exclude}
-        if self.num_envs > 1:
+        if self.vector:
             wrapper_kwargs["episode_limit"] = episodes - start
             if env_seeds is not None:
                 wrapper_kwargs["episode_seeds"] = list(env_seeds[start:episodes])
@@ -308,7 +332,7 @@ class Rollouts:
             **wrapper_kwargs,
         )
         try:
-            if self.num_envs > 1:
+            if self.vector:
                 # a resumed batched run starts its remaining episodes from seed + episodes done
                 records = run_vector_episodes(
                     wrapped,

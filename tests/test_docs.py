@@ -31,6 +31,8 @@ MODULES = [
     "procmem_gym.constraint",
     "procmem_gym.evaluation",
     "procmem_gym.learning.gate",
+    "procmem_gym.safeio",
+    "procmem_gym.agents.openai_policy",
 ]
 
 

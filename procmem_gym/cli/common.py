@@ -108,14 +108,31 @@ def check_positive(**values: int) -> None:
             raise CommandError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
 
 
-def open_rollouts(env_id: str, num_envs: int, env_kwargs: dict[str, Any]) -> Rollouts:
+def add_backend_options(p: argparse.ArgumentParser) -> None:
+    """Add ``--backend`` and ``--ray-address`` (where the envs run)."""
+    p.add_argument(
+        "--backend",
+        choices=("local", "ray"),
+        default="local",
+        help="where the envs run: this process (local) or Ray actors (ray: one per --num-envs)",
+    )
+    p.add_argument(
+        "--ray-address",
+        default=None,
+        help="--backend ray: a running cluster (e.g. 10.0.0.1:6379, or auto); default: start a local Ray",
+    )
+
+
+def open_rollouts(
+    env_id: str, num_envs: int, env_kwargs: dict[str, Any], backend: str = "local", ray_address: str | None = None
+) -> Rollouts:
     """Return :class:`Rollouts` for an env; an unknown id or bad keyword arguments become one clear error.
 
     Errors raised while the env is made are the user's (the id, ``--env-kwarg`` values, missing
     data), so they are reported as :class:`CommandError` naming the env and what was passed.
     """
     try:
-        return Rollouts(env_id, num_envs, env_kwargs)
+        return Rollouts(env_id, num_envs, env_kwargs, backend=backend, ray_address=ray_address)
     except ProcMemError:
         raise
     except gym.error.Error as err:

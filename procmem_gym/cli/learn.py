@@ -21,6 +21,7 @@ from procmem_gym.atomic import write_json_atomic
 from procmem_gym.cli.agents import AGENTS_HELP, make_policy, server_options
 from procmem_gym.cli.common import (
     CommandError,
+    add_backend_options,
     add_env_kwarg,
     add_model_options,
     check_positive,
@@ -60,6 +61,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         "--update", choices=("vanilla", "validation", "adjustment"), default="validation", help="MemP update"
     )
     p.add_argument("--num-envs", type=int, default=8)
+    add_backend_options(p)
     p.add_argument("--teacher", default=None, help="an agent whose actions are the better ones (e.g. solver)")
     p.add_argument("--writer", default=None, help="an agent that writes semantic gradients (e.g. hf:PATH)")
     p.add_argument("--temperature", type=float, default=1.0, help="npppo: sampling temperature of learning rollouts")
@@ -233,7 +235,7 @@ def _learn(args: argparse.Namespace, console: Console) -> int:
     settings = _settings(args, env_kwargs)
     resume_point(out, settings, args.resume)  # refuse early, before a model is loaded
     memory = _memory(args, out)
-    rollouts = open_rollouts(args.env, args.num_envs, env_kwargs)
+    rollouts = open_rollouts(args.env, args.num_envs, env_kwargs, args.backend, args.ray_address)
     try:
         policy = make_policy(
             args.agent,
@@ -286,7 +288,7 @@ def _evaluation(
     results = evaluate_rows(rollouts, _rows(args, policy, memory, args.env), args.eval_episodes, seed, out)
     document = _document(results, args.eval_episodes, seed)
     for env_id in args.transfer:
-        with open_rollouts(env_id, args.num_envs, {}) as other:
+        with open_rollouts(env_id, args.num_envs, {}, args.backend, args.ray_address) as other:
             policy.template = template_for(env_id)
             rows = _rows(args, policy, memory, env_id)[:2]
             transfer = evaluate_rows(other, rows, args.eval_episodes, seed, out / "transfer" / env_id.split("/")[-1])

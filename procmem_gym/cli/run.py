@@ -14,6 +14,7 @@ from procmem_gym.atomic import write_json_atomic
 from procmem_gym.cli.agents import AGENTS_HELP, make_policy, server_options
 from procmem_gym.cli.common import (
     CommandError,
+    add_backend_options,
     add_env_kwarg,
     add_model_options,
     check_positive,
@@ -66,6 +67,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--num-envs", type=int, default=1, help="step N envs as one vector env, one batched policy call per step"
     )
+    add_backend_options(p)
     add_model_options(p)
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     add_env_kwarg(p)
@@ -99,6 +101,8 @@ def plan(args: argparse.Namespace) -> RunPlan:
         config["env_kwargs"] = env_kwargs
     if args.num_envs != 1:  # recorded so that --resume continues the run as it was played
         config["num_envs"] = args.num_envs
+    if args.backend != "local":  # provenance only: either backend plays the same episodes
+        config["backend"] = args.backend
     retrieval = {
         k: v
         for k, v in (("scope", args.retrieval), ("top_k", args.top_k), ("threshold", args.retrieval_threshold))
@@ -174,7 +178,7 @@ def _run(args: argparse.Namespace, console: Console, run: RunPlan) -> int:
         if run.config.get("retrieval"):
             memory.meta["retrieval"] = {**(memory.meta.get("retrieval") or {}), **run.config["retrieval"]}
             retrieval_settings(memory, None)  # a bad value is reported before anything runs
-    rollouts = open_rollouts(args.env, args.num_envs, run.env_kwargs)
+    rollouts = open_rollouts(args.env, args.num_envs, run.env_kwargs, args.backend, args.ray_address)
     policy = make_policy(
         args.agent,
         args.env,

@@ -1,0 +1,239 @@
+"""Rollouts on Ray: each sub-env of a vector env is a Ray actor; the policy and the memory stay in the driver.
+
+``RayVectorEnv`` is Gymnasium's :class:`~gymnasium.vector.SyncVectorEnv` whose sub-envs are
+proxies of Ray actors (:class:`EnvWorker`, each holding one ``gymnasium.make(env_id)``). Before
+the synchronous loop asks each sub-env in turn, every actor has been sent its call, so the
+sub-envs step in parallel across the cluster, and batching, infos and resets are Gymnasium's
+own: a run on Ray logs the same episodes as the local backend on the same seeds.
+
+What runs where:
+
+- **Workers** (any node): the env only. ALFWorld's engine, the slow part, runs there.
+- **Driver**: the memory wrapper (activation, retrieval, tracking, the transition log: one
+  memory, one event record, nothing to merge) and the policy, one batched call per step across
+  all workers (or a policy served elsewhere: ``--agent openai:MODEL@URL``).
+
+A worker that dies (its process or node lost) is replaced by a new actor, which replays the
+unfinished episode from its seed and the actions already taken (the envs are deterministic
+given both), then answers the call that failed; the driver never sees the loss, so no episode
+is lost or counted twice. ``max_restarts`` bounds the replacements per worker.
+
+Ray is an optional extra: ``pip install "procmem-gym[ray]"``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode, SyncVectorEnv
+from gymnasium.vector.utils import iterate
+
+from procmem_gym.errors import MissingExtraError, ProcMemError
+
+__all__ = ["RayVectorEnv", "EnvWorker", "WorkerLostError", "ray_module", "init_ray"]
+
+
+class WorkerLostError(ProcMemError, RuntimeError):
+    """A Ray worker died more often than ``max_restarts`` allows; the message names it and the last error."""
+
+
+def ray_module() -> Any:
+    """Return the ``ray`` module, or raise :class:`MissingExtraError` naming the extra."""
+    try:
+        import ray
+    except ImportError as err:
+        raise MissingExtraError('--backend ray needs Ray: pip install "procmem-gym[ray]"') from err
+    return ray
+
+
+def init_ray(address: str | None = None, num_cpus: int | None = None) -> Any:
+    """Connect to the Ray cluster at ``address``, or start a local one (``num_cpus``: default all cores).
+
+    An already initialised Ray is used as it is.
+    """
+    ray = ray_module()
+    if not ray.is_initialized():
+        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
+        if address:
+            ray.init(address=address, **kwargs)
+        else:
+            ray.init(num_cpus=num_cpus or os.cpu_count() or 1, **kwargs)
+    return ray
+
+
+class EnvWorker:
+    """One env in a Ray actor (the class is wrapped by ``ray.remote`` when a vector env is built)."""
+
+    def __init__(self, env_id: str, env_kwargs: dict[str, Any]) -> None:
+        import procmem_gym  # noqa: F401 - registers the envs in the worker's process
+
+        self.env = gym.make(env_id, **env_kwargs)
+
+    def spaces(self) -> tuple[Any, Any, dict[str, Any], Any]:
+        """Return the env's observation and action spaces, metadata and render mode."""
+        return self.env.observation_space, self.env.action_space, dict(self.env.metadata), self.env.render_mode
+
+    def reset(self, seed: int | None, options: dict[str, Any] | None) -> tuple[Any, dict[str, Any]]:
+        """Reset the env."""
+        return self.env.reset(seed=seed, options=options)
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        """Step the env."""
+        return self.env.step(action)
+
+    def replay(self, seed: int | None, options: dict[str, Any] | None, actions: list[Any]) -> int:
+        """Reset with ``seed`` and take ``actions``: the state of an unfinished episode, rebuilt; return the steps."""
+        self.env.reset(seed=seed, options=options)
+        for a in actions:
+            self.env.step(a)
+        return len(actions)
+
+    def pid(self) -> int:
+        """Return the worker's process id (tests kill it)."""
+        return os.getpid()
+
+    def close(self) -> None:
+        """Close the env."""
+        self.env.close()
+
+
+class _RemoteEnv(gym.Env):
+    """A sub-env of :class:`RayVectorEnv`: calls go to its actor; calls sent ahead are collected here."""
+
+    def __init__(self, owner: RayVectorEnv, index: int, actor: Any, spaces: tuple[Any, Any, dict[str, Any], Any]):
+        self.owner, self.index, self.actor = owner, index, actor
+        self.observation_space, self.action_space, self.metadata, self.render_mode = spaces
+        self._pending: tuple[str, Any, Any] | None = None  # (kind, arguments, object ref)
+        self._episode: tuple[int | None, dict[str, Any] | None, list[Any]] | None = None
+        self.restarts = 0
+
+    # the calls SyncVectorEnv makes, answered from what was sent ahead when it matches
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+        obs, info = self._call("reset", (seed, options))
+        self._episode = (seed, dict(options) if options is not None else None, [])
+        return obs, info
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        out = self._call("step", action)
+        if self._episode is not None:
+            self._episode[2].append(action)
+        return out
+
+    def send(self, kind: str, arguments: Any) -> None:
+        """Send a call ahead (the vector env does this for every sub-env before collecting any)."""
+        self._pending = (kind, arguments, self._submit(kind, arguments))
+
+    def _submit(self, kind: str, arguments: Any) -> Any:
+        if kind == "reset":
+            seed, options = arguments
+            return self.actor.reset.remote(seed, options)
+        return self.actor.step.remote(arguments)
+
+    def _call(self, kind: str, arguments: Any) -> Any:
+        ray = self.owner.ray
+        pending, self._pending = self._pending, None
+        if pending is not None and pending[0] == kind and _same(pending[1], arguments):
+            ref = pending[2]
+        else:
+            ref = self._submit(kind, arguments)
+        while True:
+            try:
+                return ray.get(ref)
+            except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError) as err:
+                self._replace(err)
+                ref = self._submit(kind, arguments)
+
+    def _replace(self, err: Exception) -> None:
+        """Start a new actor for this sub-env and rebuild the unfinished episode there."""
+        if self.restarts >= self.owner.max_restarts:
+            raise WorkerLostError(
+                f"Ray worker {self.index} of {self.owner.env_id} died {self.restarts + 1} times "
+                f"(max_restarts={self.owner.max_restarts}); last error: {str(err).splitlines()[0][:200]}"
+            ) from None
+        self.restarts += 1
+        self.owner.restarts += 1
+        self.actor = self.owner.new_actor()
+        if self._episode is not None:
+            seed, options, actions = self._episode
+            self.owner.ray.get(self.actor.replay.remote(seed, options, list(actions)))
+
+    def close(self) -> None:
+        try:
+            self.owner.ray.get(self.actor.close.remote(), timeout=30)
+        except Exception:  # noqa: BLE001 - a worker already gone has nothing left to close
+            pass
+        self.owner.ray.kill(self.actor)
+
+
+def _same(a: Any, b: Any) -> bool:
+    try:
+        same = a == b
+        return bool(same) if not isinstance(same, np.ndarray) else bool(same.all())
+    except Exception:  # noqa: BLE001 - incomparable arguments are simply not the call sent ahead
+        return False
+
+
+class RayVectorEnv(SyncVectorEnv):
+    """``num_envs`` copies of ``env_id``, each in a Ray actor, stepped in parallel, batched as ``SyncVectorEnv``.
+
+    ``address``: a running cluster (``ray start --head`` on one node, ``ray start --address`` on
+    the others); default: an already initialised Ray, else a local one. ``worker_cpus``: CPUs
+    each actor reserves (default: the cluster's CPUs shared among the workers, at most 1).
+    """
+
+    def __init__(
+        self,
+        env_id: str,
+        num_envs: int,
+        env_kwargs: dict[str, Any] | None = None,
+        *,
+        address: str | None = None,
+        worker_cpus: float | None = None,
+        max_restarts: int = 3,
+        autoreset_mode: str | AutoresetMode = AutoresetMode.DISABLED,
+        copy: bool = True,
+    ) -> None:
+        self.ray = init_ray(address)
+        self.env_id, self.env_kwargs = env_id, dict(env_kwargs or {})
+        self.max_restarts, self.restarts = max_restarts, 0
+        cpus = float(self.ray.cluster_resources().get("CPU", 1.0))
+        self.worker_cpus = worker_cpus if worker_cpus is not None else min(1.0, cpus / max(1, num_envs))
+        self._actor_class = self.ray.remote(EnvWorker)
+        actors = [self.new_actor() for _ in range(num_envs)]  # all start at once
+        spaces = self.ray.get([a.spaces.remote() for a in actors])
+        fns = [lambda i=i: _RemoteEnv(self, i, actors[i], spaces[i]) for i in range(num_envs)]
+        super().__init__(fns, copy=copy, autoreset_mode=autoreset_mode)
+
+    def new_actor(self) -> Any:
+        """Start one worker actor (a replacement, too)."""
+        return self._actor_class.options(num_cpus=self.worker_cpus).remote(self.env_id, self.env_kwargs)
+
+    @property
+    def workers(self) -> list[Any]:
+        """Return the current actor of each sub-env."""
+        return [env.actor for env in self.envs]
+
+    def reset(
+        self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Any, dict[str, Any]]:
+        """Reset (the masked) sub-envs in parallel; the same arguments and results as ``SyncVectorEnv.reset``."""
+        n = self.num_envs
+        seeds = [None] * n if seed is None else [seed + i for i in range(n)] if isinstance(seed, int) else list(seed)
+        rest = dict(options) if options else {}
+        mask = rest.pop("reset_mask", None)
+        sent_options = rest if options is not None else None
+        for i, env in enumerate(self.envs):
+            if mask is None or mask[i]:
+                env.send("reset", (seeds[i], sent_options))
+        return super().reset(seed=seed, options=options)
+
+    def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """Step every sub-env in parallel; the same results as ``SyncVectorEnv.step``."""
+        if self.autoreset_mode != AutoresetMode.NEXT_STEP:  # there every sub-env is stepped: send all ahead
+            for env, action in zip(self.envs, iterate(self.action_space, actions), strict=True):
+                env.send("step", action)
+        return super().step(actions)
