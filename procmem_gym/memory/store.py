@@ -195,7 +195,7 @@ class ProceduralMemory:
         without patterns follow by the cosine of their activation text with ``text``, kept at or
         above :attr:`activation_threshold` (not with ``patterns_only``).
         """
-        self._activation.refresh(self._skills, self._version)
+        self._refresh_activation()
         return self._activation.candidates(self._skills, text, k, patterns_only)
 
     def task_memories(
@@ -207,19 +207,26 @@ class ProceduralMemory:
         within squared L2 distance 0.5 of the query's unit embedding, that is cosine
         ``threshold = 0.75``. Skills built from one of ``exclude_sources`` are never returned.
         """
-        self._activation.refresh(self._skills, self._version)
+        self._refresh_activation()
         return self._activation.by_text(self._skills, task, k, threshold, frozenset(exclude_sources))
 
     def needs_embedding(self) -> bool:
         """Return whether activation checks embed the observation (some skill has no patterns)."""
-        self._activation.refresh(self._skills, self._version)
+        self._refresh_activation()
         return bool(self._activation.text_only)
+
+    def _refresh_activation(self) -> None:
+        """Bring the activation index up to date with the skills (nothing to do when it is current)."""
+        if self._activation._version != self._version:
+            with _collector_paused():
+                self._activation.refresh(self._skills, self._version)
 
     # ------------------------------------------------------------------ retrieval
     def retrieve(self, query: str, k: int = 5) -> list[tuple[Skill, float]]:
         """Return the ``k`` skills the retriever finds most relevant to ``query``, with scores."""
         if self._retriever_version != self._version:
-            self.retriever.fit([(s.id, s.text) for s in self._skills.values()])
+            with _collector_paused():  # 100,000 texts: the collector would walk every new object
+                self.retriever.fit([(s.id, s.text) for s in self._skills.values()])
             self._retriever_version = self._version
         return [(self._skills[i], s) for i, s in self.retriever.search(query, k)]
 
