@@ -29,7 +29,7 @@ import numpy as np
 from procmem_gym.errors import MissingExtraError, ProcMemError, UsageError
 
 from .lm import LocalLM
-from .policy import BasePolicy
+from .policy import BasePolicy, choice_logprobs, mean_scores
 from .prompts import (
     PromptTemplate,
     SlotHistory,
@@ -317,12 +317,7 @@ class HFPolicy(BasePolicy):
         """Return, per prompt, each candidate's mean log-probability per token (the choice's scores)."""
         flat_p = [p for p, cands in zip(prompts, candidates, strict=True) for _ in cands]
         flat_c = [str(c) for cands in candidates for c in cands]
-        means = [float(t.mean()) for t in self.lm.logprob_tokens(flat_p, flat_c)]
-        out, start = [], 0
-        for cands in candidates:
-            out.append(np.asarray(means[start : start + len(cands)], dtype=np.float64))
-            start += len(cands)
-        return out
+        return mean_scores(self.lm.logprob_tokens(flat_p, flat_c), candidates)
 
     # ------------------------------------------------------------------ the gate's numbers
     def action_logprobs(
@@ -350,12 +345,8 @@ class HFPolicy(BasePolicy):
             cmds = [[str(c) for c in infos[r]["admissible_commands"]] for r in command_rows]
             scores = self.command_scores([prompts[r] for r in command_rows], cmds)
             for r, commands, row in zip(command_rows, cmds, scores, strict=True):
-                for j, bound in enumerate(constraints[r]):
-                    allowed = [c for c in commands if bound is None or bound.allows(c)] or commands
-                    mask = np.array([c in allowed for c in commands])
-                    logits = np.where(mask, row / t, -np.inf)
-                    lse = np.logaddexp.reduce(logits[mask])
-                    out[r, j] = logits[commands.index(actions[r])] - lse if actions[r] in commands else -np.inf
+                values = choice_logprobs(row, commands, actions[r], constraints[r], t)
+                out[r, : len(values)] = values
         rest = [r for r in range(len(actions)) if r not in set(command_rows)]
         if rest:
             grammars = []

@@ -32,7 +32,7 @@ import numpy as np
 from procmem_gym.errors import LogprobsUnavailable as _LogprobsUnavailable
 from procmem_gym.errors import ProcMemError, UsageError
 
-from .policy import BasePolicy
+from .policy import BasePolicy, choice_logprobs, mean_scores
 from .prompts import PromptTemplate, SlotHistory, build_messages, mastermind_variant, parse_action, template_for
 
 __all__ = ["OpenAIPolicy", "ServerError", "LogprobsUnavailable", "parse_openai_agent", "render_chat", "PROMPT_FORMATS"]
@@ -258,12 +258,7 @@ class OpenAIPolicy(BasePolicy):
         """Return, per prompt, each candidate's mean log-probability per token (as :class:`HFPolicy` scores them)."""
         flat_p = [p for p, cands in zip(prompts, candidates, strict=True) for _ in cands]
         flat_c = [str(c) for cands in candidates for c in cands]
-        means = [float(t.mean()) if len(t) else -np.inf for t in self.logprob_tokens(flat_p, flat_c)]
-        out, start = [], 0
-        for cands in candidates:
-            out.append(np.asarray(means[start : start + len(cands)], dtype=np.float64))
-            start += len(cands)
-        return out
+        return mean_scores(self.logprob_tokens(flat_p, flat_c), candidates)
 
     def action_logprobs(
         self,
@@ -294,12 +289,8 @@ class OpenAIPolicy(BasePolicy):
         k = max((len(c) for c in constraints), default=0)
         out = np.zeros((len(actions), k))
         for r, (commands, row) in enumerate(zip(cmds, scores, strict=True)):
-            for j, bound in enumerate(constraints[r]):
-                allowed = [c for c in commands if bound is None or bound.allows(c)] or commands
-                mask = np.array([c in allowed for c in commands])
-                logits = np.where(mask, row / t, -np.inf)
-                lse = np.logaddexp.reduce(logits[mask])
-                out[r, j] = logits[commands.index(actions[r])] - lse if actions[r] in commands else -np.inf
+            values = choice_logprobs(row, commands, actions[r], constraints[r], t)
+            out[r, : len(values)] = values
         return out
 
     def _score(self, prompts: list[str], continuations: list[str]) -> list[np.ndarray]:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["Policy", "BasePolicy"]
+import numpy as np
+
+__all__ = ["Policy", "BasePolicy", "mean_scores", "choice_logprobs"]
 
 
 @runtime_checkable
@@ -82,3 +84,36 @@ class BasePolicy:
 
     def reset(self, seed: int | None = None, index: int | None = None) -> None:
         """Nothing to forget by default."""
+
+
+def mean_scores(per_token: Sequence[Any], candidates: Sequence[Sequence[str]]) -> list[np.ndarray]:
+    """Return, per prompt, each candidate's mean log-probability per token, from the flat per-token arrays.
+
+    ``per_token`` holds one array per (prompt, candidate) pair, prompts in order and each
+    prompt's candidates in order (an empty array scores ``-inf``).
+    """
+    means = [float(np.mean(t)) if len(t) else -np.inf for t in per_token]
+    out, start = [], 0
+    for cands in candidates:
+        out.append(np.asarray(means[start : start + len(cands)], dtype=np.float64))
+        start += len(cands)
+    return out
+
+
+def choice_logprobs(
+    scores: np.ndarray, commands: Sequence[str], action: str, bounds: Sequence[Any], t: float
+) -> list[float]:
+    """Return the log-probability of ``action`` among ``commands`` under each bound constraint (None: none).
+
+    The choice distribution is the softmax of the commands' ``scores`` at temperature ``t``,
+    renormalised over what each constraint allows (all commands where it allows none); an
+    action outside ``commands`` or excluded gets ``-inf``.
+    """
+    out = []
+    for bound in bounds:
+        allowed = [c for c in commands if bound is None or bound.allows(c)] or list(commands)
+        mask = np.array([c in allowed for c in commands])
+        logits = np.where(mask, scores / t, -np.inf)
+        lse = np.logaddexp.reduce(logits[mask])
+        out.append(float(logits[list(commands).index(action)] - lse) if action in commands else -np.inf)
+    return out

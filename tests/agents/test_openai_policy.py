@@ -3,57 +3,27 @@
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import gymnasium as gym
 import pytest
+from local_server import LocalServer, json_reply
 from procmem_gym.agents.openai_policy import OpenAIPolicy, ServerError, parse_openai_agent, snap
 
 
-class FakeServer:
-    """Answers chat completions with scripted replies and records the requests."""
+class FakeServer(LocalServer):
+    """Answers chat completions with scripted replies (model "broken": HTTP 500)."""
 
     def __init__(self, replies):
+        super().__init__()
         self.replies = list(replies)
-        self.requests = []
-        outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 (http.server's name)
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                outer.requests.append((self.path, body))
-                if body["model"] == "broken":
-                    self.send_response(500)
-                    self.end_headers()
-                    self.wfile.write(b"boom")
-                    return
-                reply = outer.replies.pop(0) if outer.replies else "look"
-                data = {
-                    "choices": [{"message": {"role": "assistant", "content": reply}}],
-                    "usage": {"completion_tokens": 3},
-                }
-                raw = json.dumps(data).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    def answer(self, path, body):
+        if body["model"] == "broken":
+            return 500, {}, b"boom"
+        reply = self.replies.pop(0) if self.replies else "look"
+        return json_reply(
+            {"choices": [{"message": {"role": "assistant", "content": reply}}], "usage": {"completion_tokens": 3}}
+        )
 
 
 def test_mastermind_through_the_server():
@@ -64,7 +34,7 @@ def test_mastermind_through_the_server():
         assert policy.act(obs, info) == "[1 2 3 4]"
         obs, _, _, _, info = env.step("[1 2 3 4]")
         assert policy.act(obs, info) == "[5 6 1 2]"
-        path, body = server.requests[0]
+        path, body, _ = server.requests[0]
         assert path == "/v1/chat/completions" and body["model"] == "tiny" and body["temperature"] == 0
         assert (
             body["messages"][0]["role"] == "system" and "You are playing Mastermind" in body["messages"][1]["content"]
@@ -105,51 +75,15 @@ def test_agent_spec_and_snap():
     assert snap("LOOK", ["look", "inventory"]) == "look"
 
 
-class ScriptedServer:
+class ScriptedServer(LocalServer):
     """Answers each request with the next scripted reply: (status, headers, body bytes, seconds between bytes)."""
 
     def __init__(self, script):
+        super().__init__()
         self.script = list(script)
-        self.times = []
-        outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
-                import time
-
-                self.rfile.read(int(self.headers["Content-Length"]))
-                outer.times.append(time.monotonic())
-                status, headers, body, drip = outer.script.pop(0) if outer.script else (200, {}, _ok("look"), 0)
-                self.send_response(status)
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                try:
-                    if drip:
-                        for b in body:
-                            self.wfile.write(bytes([b]))
-                            self.wfile.flush()
-                            time.sleep(drip)
-                    else:
-                        self.wfile.write(body)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    def answer(self, path, body):
+        return self.script.pop(0) if self.script else (200, {}, _ok("look"), 0)
 
 
 def _ok(content, usage=None):

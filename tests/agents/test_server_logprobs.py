@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import re
-import threading
 import time
 import zlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
+from local_server import LocalServer, json_reply
 from procmem_gym.agents.openai_policy import LogprobsUnavailable, OpenAIPolicy, ServerError
 
 from procmem_gym.errors import LogprobsUnavailable as AnyLogprobsUnavailable
@@ -28,7 +26,7 @@ def token_logprob(previous: str, token: str) -> float:
     return -0.05 - (zlib.crc32((previous[-12:] + "|" + token).encode()) % 1000) / 250.0
 
 
-class ScoringServer:
+class ScoringServer(LocalServer):
     """Answers /completions with echo log-probabilities in the OpenAI form, vLLM's prompt_logprobs form, or not.
 
     ``form``: "openai", "vllm", "none" (an answer without log-probabilities) or "refuse" (HTTP 400).
@@ -36,45 +34,21 @@ class ScoringServer:
     """
 
     def __init__(self, form: str = "openai", failures=(), retry_after: str | None = None, delay: float = 0.0):
+        super().__init__()
         self.form, self.failures, self.retry_after, self.delay = form, list(failures), retry_after, delay
-        self.requests: list[tuple[str, dict, float]] = []
-        outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 (http.server's name)
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                outer.requests.append((self.path, body, time.monotonic()))
-                if outer.failures:
-                    failure = outer.failures.pop(0)
-                    if failure == "slow":
-                        time.sleep(outer.delay)
-                    else:
-                        self.send_response(failure)
-                        if outer.retry_after is not None:
-                            self.send_header("Retry-After", outer.retry_after)
-                        self.end_headers()
-                        self.wfile.write(b"busy")
-                        return
-                if outer.form == "refuse":
-                    self.send_response(400)
-                    self.end_headers()
-                    self.wfile.write(b'{"error": "echo is not supported"}')
-                    return
-                prompts = body["prompt"] if isinstance(body["prompt"], list) else [body["prompt"]]
-                choices = [outer.choice(n, p) for n, p in enumerate(prompts)]
-                raw = json.dumps({"choices": choices[::-1]}).encode()  # out of order: indices must be used
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+    def answer(self, path, body):
+        if self.failures:
+            failure = self.failures.pop(0)
+            if failure == "slow":
+                time.sleep(self.delay)
+            else:
+                return failure, {"Retry-After": self.retry_after} if self.retry_after is not None else {}, b"busy"
+        if self.form == "refuse":
+            return 400, {}, b'{"error": "echo is not supported"}'
+        prompts = body["prompt"] if isinstance(body["prompt"], list) else [body["prompt"]]
+        choices = [self.choice(n, p) for n, p in enumerate(prompts)]
+        return json_reply({"choices": choices[::-1]})  # out of order: the indices must be used
 
     def choice(self, index: int, text: str) -> dict:
         toks = tokens(text) + [" ok"]  # the one generated token
@@ -92,14 +66,6 @@ class ScoringServer:
                 for k, (t, v) in enumerate(zip(toks[1:-1], values[1:-1], strict=True))
             ]
         return out
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 def expected(prompt: str, continuation: str) -> list[float]:
@@ -168,7 +134,7 @@ def test_busy_and_failing_answers_are_retried_with_backoff_honouring_retry_after
     with ScoringServer(failures=[429, 503], retry_after="0.3") as server:
         policy = OpenAIPolicy("tiny", server.url, retries=3)
         np.testing.assert_allclose(policy.logprob(["a"], [" b"]), [sum(expected("a", " b"))])
-        times = [t for _, _, t in server.requests]
+        times = server.times
         assert len(times) == 3 and times[1] - times[0] >= 0.29 and times[2] - times[1] >= 0.29
 
 
