@@ -177,3 +177,17 @@ def test_a_short_run_says_why_it_learned_nothing(tmp_path, tiny_model_dir):
     events = ProceduralMemory.load(out / "memory.json").events
     assert [e["detail"]["stage"] for e in events] == ["propose"]
     assert "--no-constraints" in events[0]["detail"]["reason"]
+
+
+def test_a_policy_without_log_probabilities_is_gated_by_the_paired_confirmation(tmp_path):
+    """The random agent gives no log-probabilities: its candidates go to the confirmation rollouts, not rejected."""
+    out = tmp_path / "random"
+    args = ["learn", "--agent", "random", "--teacher", "solver", "--iterations", "1", "--episodes", "8"]
+    assert main([*args, "--num-envs", "2", "--eval-episodes", "0", "--out", str(out)]) == 0
+    report = json.loads((out / "iter-000" / "report.json").read_text())
+    assert report["gate_numbers"] == "validation rollouts"
+    gated = [e["detail"] for e in report["events"] if isinstance(e.get("detail"), dict) and "gate" in e["detail"]]
+    assert gated and all("no log-probabilities" in d["gate"]["reason"] for d in gated)
+    assert not any("does not change the policy" in d["gate"]["reason"] for d in gated)
+    admitted = [e["detail"] for e in report["events"] if e["kind"] == "add"]
+    assert report["admitted"] == len(admitted) >= 1 and all(d.get("confirmation") for d in admitted)
