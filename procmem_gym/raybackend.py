@@ -10,8 +10,10 @@ What runs where:
 
 - **Workers** (any node): the env only. ALFWorld's engine, the slow part, runs there.
 - **Driver**: the memory wrapper (activation, retrieval, tracking, the transition log: one
-  memory, one event record, nothing to merge) and the policy, one batched call per step across
-  all workers (or a policy served elsewhere: ``--agent openai:MODEL@URL``).
+  memory, one event record, nothing to merge) and the loop, one batched policy call per step
+  across all workers. The policy itself runs in the driver, in a Ray actor with a GPU when the
+  cluster has one (:class:`RayPolicy`, ``--policy-on ray``), or on a server
+  (``--agent openai:MODEL@URL``).
 
 A worker that dies (its process or node lost) is replaced by a new actor, which replays the
 unfinished episode from its seed and the actions already taken (the envs are deterministic
@@ -34,7 +36,7 @@ from gymnasium.vector.utils import iterate
 
 from procmem_gym.errors import MissingExtraError, ProcMemError
 
-__all__ = ["RayVectorEnv", "EnvWorker", "WorkerLostError", "ray_module", "init_ray"]
+__all__ = ["RayVectorEnv", "EnvWorker", "RayPolicy", "PolicyWorker", "WorkerLostError", "ray_module", "init_ray"]
 
 
 class WorkerLostError(ProcMemError, RuntimeError):
@@ -237,3 +239,101 @@ class RayVectorEnv(SyncVectorEnv):
             for env, action in zip(self.envs, iterate(self.action_space, actions), strict=True):
                 env.send("step", action)
         return super().step(actions)
+
+
+class PolicyWorker:
+    """A policy built inside a Ray actor from the arguments of :func:`procmem_gym.cli.agents.make_policy`."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        import procmem_gym  # noqa: F401 - registers the envs in the worker's process
+        from procmem_gym.cli.agents import make_policy
+
+        self.policy = make_policy(**spec)
+
+    def describe(self) -> tuple[str, list[str]]:
+        """Return the policy's name and the methods it has (of those a proxy forwards)."""
+        return getattr(self.policy, "name", "policy"), [m for m in RayPolicy.METHODS if hasattr(self.policy, m)]
+
+    def call(self, method: str, args: tuple, kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        """Call a method; return its result and the counters the driver mirrors."""
+        result = getattr(self.policy, method)(*args, **kwargs)
+        return result, self.counters()
+
+    def counters(self) -> dict[str, Any]:
+        """Return ``model_calls``, ``generated_tokens`` and ``last_details``."""
+        return {
+            "model_calls": getattr(self.policy, "model_calls", 0),
+            "generated_tokens": getattr(self.policy, "generated_tokens", 0),
+            "last_details": list(getattr(self.policy, "last_details", []) or []),
+        }
+
+    def get(self, name: str) -> Any:
+        """Return an attribute of the policy."""
+        return getattr(self.policy, name)
+
+    def set(self, name: str, value: Any) -> None:
+        """Set an attribute of the policy (a learner's temperature, a transfer's prompt template)."""
+        setattr(self.policy, name, value)
+
+
+class RayPolicy:
+    """A policy that runs in a Ray actor (with a GPU when the cluster has one), used like the policy itself.
+
+    The driver keeps the loop; each batched call (``act_batch``, ``logprob``, the gate's
+    ``action_logprobs``, ...) runs in the actor, and ``model_calls``, ``generated_tokens`` and
+    ``last_details`` are mirrored after each. Other attributes are read and set in the actor.
+    """
+
+    METHODS = (
+        "act",
+        "act_batch",
+        "observe",
+        "reset",
+        "logprob",
+        "logprob_tokens",
+        "action_logprobs",
+        "command_scores",
+        "choose",
+        "prompt",
+        "generate",
+        "supports_logprobs",
+    )
+    _LOCAL = ("actor", "ray", "name", "model_calls", "generated_tokens", "last_details", "_methods")
+
+    def __init__(self, spec: dict[str, Any], num_gpus: float | None = None, address: str | None = None) -> None:
+        ray = init_ray(address)
+        gpus = num_gpus if num_gpus is not None else (1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0)
+        actor = ray.remote(PolicyWorker).options(num_gpus=gpus, num_cpus=0).remote(spec)
+        name, methods = ray.get(actor.describe.remote())
+        for key, value in {"ray": ray, "actor": actor, "name": name, "_methods": set(methods)}.items():
+            object.__setattr__(self, key, value)
+        self._mirror(ray.get(actor.counters.remote()))
+
+    def _mirror(self, counters: dict[str, Any]) -> None:
+        for key, value in counters.items():
+            object.__setattr__(self, key, value)
+
+    def __getattr__(self, name: str) -> Any:
+        if name in RayPolicy.METHODS:
+            if name not in self._methods:
+                raise AttributeError(name)
+
+            def remote(*args: Any, **kwargs: Any) -> Any:
+                result, counters = self.ray.get(self.actor.call.remote(name, args, kwargs))
+                self._mirror(counters)
+                return result
+
+            return remote
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self.ray.get(self.actor.get.remote(name))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in RayPolicy._LOCAL:
+            object.__setattr__(self, name, value)
+        else:
+            self.ray.get(self.actor.set.remote(name, value))
+
+    def close(self) -> None:
+        """Stop the actor."""
+        self.ray.kill(self.actor)

@@ -127,3 +127,22 @@ def test_without_ray_the_message_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(MissingExtraError, match=r"procmem-gym\[ray\]"):
         ray_module()
+
+
+def test_the_policy_can_run_in_a_ray_actor_with_the_same_result(local_ray, tmp_path):
+    common = ["run", "--env", "procmem_gym/Mastermind-v0", "--agent", "random", "--episodes", "5", "--seed", "9"]
+    assert main([*common, "--num-envs", "2", "--out", str(tmp_path / "local")]) == 0
+    remote = ["--num-envs", "2", "--backend", "ray", "--policy-on", "ray", "--out", str(tmp_path / "ray")]
+    assert main([*common, *remote]) == 0
+    assert summary_of(tmp_path / "ray") == summary_of(tmp_path / "local")
+    assert episodes_of(tmp_path / "ray") == episodes_of(tmp_path / "local")
+
+
+def test_a_policy_in_an_actor_forwards_what_the_learner_uses(local_ray):
+    from procmem_gym.raybackend import RayPolicy
+
+    policy = RayPolicy({"name": "solver", "env_id": "procmem_gym/Mastermind-v0", "action_space": None, "seed": 0})
+    assert policy.name == "solver" and hasattr(policy, "act_batch") and not hasattr(policy, "action_logprobs")
+    policy.temperature = 0.5  # set in the actor, read back from it
+    assert policy.temperature == 0.5
+    policy.close()

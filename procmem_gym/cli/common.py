@@ -121,6 +121,24 @@ def add_backend_options(p: argparse.ArgumentParser) -> None:
         default=None,
         help="--backend ray: a running cluster (e.g. 10.0.0.1:6379, or auto); default: start a local Ray",
     )
+    p.add_argument(
+        "--policy-on",
+        choices=("driver", "ray"),
+        default="driver",
+        help="where the policy runs: this process, or a Ray actor (with a GPU when the cluster has one)",
+    )
+
+
+def policy_where(args: argparse.Namespace, **spec: Any) -> Any:
+    """Return the policy :func:`make_policy` builds from ``spec``, here or in a Ray actor (``--policy-on ray``)."""
+    from procmem_gym.cli.agents import make_policy
+
+    if getattr(args, "policy_on", "driver") == "ray":
+        from procmem_gym.raybackend import RayPolicy
+
+        spec.pop("console", None)
+        return RayPolicy(spec, address=args.ray_address)
+    return make_policy(**spec)
 
 
 def open_rollouts(

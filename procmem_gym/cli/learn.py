@@ -28,6 +28,7 @@ from procmem_gym.cli.common import (
     interrupted,
     open_rollouts,
     parse_env_kwargs,
+    policy_where,
     progress_bar,
     seed_value,
 )
@@ -237,12 +238,13 @@ def _learn(args: argparse.Namespace, console: Console) -> int:
     memory = _memory(args, out)
     rollouts = open_rollouts(args.env, args.num_envs, env_kwargs, args.backend, args.ray_address)
     try:
-        policy = make_policy(
-            args.agent,
-            args.env,
-            rollouts.action_space,
-            args.seed,
-            console,
+        policy = policy_where(
+            args,
+            name=args.agent,
+            env_id=args.env,
+            action_space=rollouts.action_space,
+            seed=args.seed,
+            console=console,
             dtype=args.dtype,
             device=args.device,
             server=server_options(args),

@@ -11,7 +11,7 @@ from typing import Any
 from rich.console import Console
 
 from procmem_gym.atomic import write_json_atomic
-from procmem_gym.cli.agents import AGENTS_HELP, make_policy, server_options
+from procmem_gym.cli.agents import AGENTS_HELP, server_options
 from procmem_gym.cli.common import (
     CommandError,
     add_backend_options,
@@ -21,6 +21,7 @@ from procmem_gym.cli.common import (
     default_out,
     open_rollouts,
     parse_env_kwargs,
+    policy_where,
     progress_bar,
     seed_value,
     summary_table,
@@ -179,12 +180,13 @@ def _run(args: argparse.Namespace, console: Console, run: RunPlan) -> int:
             memory.meta["retrieval"] = {**(memory.meta.get("retrieval") or {}), **run.config["retrieval"]}
             retrieval_settings(memory, None)  # a bad value is reported before anything runs
     rollouts = open_rollouts(args.env, args.num_envs, run.env_kwargs, args.backend, args.ray_address)
-    policy = make_policy(
-        args.agent,
-        args.env,
-        rollouts.action_space,
-        args.seed,
-        console,
+    policy = policy_where(
+        args,
+        name=args.agent,
+        env_id=args.env,
+        action_space=rollouts.action_space,
+        seed=args.seed,
+        console=console,
         dtype=args.dtype,
         device=args.device,
         server=server_options(args),
