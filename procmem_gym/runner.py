@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -164,7 +164,7 @@ def run_vector_episodes(
         if not env.seeded or not env.active[i]:
             policy.reset(index=i)
             return
-        episode = env.runs[i].episode
+        episode = env.count_of(env.runs[i].episode)
         s = policy_seeds[episode - offset] if policy_seeds is not None else env.seed_of(episode)
         policy.reset(seed=s, index=i)
 
@@ -303,22 +303,31 @@ class Rollouts:
         policy_seeds: Sequence[int] | None = None,
         explore: float = 0.0,
         log_info_exclude: tuple[str, ...] = ("history", "procmem"),
+        skip: Collection[int] = (),
     ) -> Played:
         """Play episodes ``start .. episodes - 1`` with ``memory`` in ``mode`` (``off`` without memory).
 
         Episode ``i`` uses env seed ``seed + i`` (or ``env_seeds[i]``) and policy seed the same
         (or ``policy_seeds[i]``), in a single env or a vector env alike, so rows played on the
         same seeds are paired episode by episode. The log at ``log_path`` is written afresh, or
-        continued with ``append`` (a resumed run: ``start`` is the number of episodes it holds).
+        continued with ``append`` (a resumed run: ``skip`` holds the numbers of the episodes it
+        has, which in a batched run need not be the first ones).
         With ``keep_episodes`` the finished episodes come back with their transitions; with
         ``explore`` skills are left inactive with that probability per step (learning rollouts).
         """
         mode = mode if memory is not None else "off"
         wrapper_kwargs: dict[str, Any] = {"explore": explore, "log_info_exclude": log_info_exclude}
+        # the episodes to play: start .. episodes - 1, less those a resumed run already holds (a
+        # batched run finishes episodes out of order, so they need not be the first ones)
+        done = set(skip)
+        ids = [i for i in range(start, episodes) if i not in done]
+        contiguous = ids == list(range(start, episodes))
+        if not contiguous:
+            wrapper_kwargs["episode_ids"] = ids
         if self.vector:
-            wrapper_kwargs["episode_limit"] = episodes - start
-            if env_seeds is not None:
-                wrapper_kwargs["episode_seeds"] = list(env_seeds[start:episodes])
+            wrapper_kwargs["episode_limit"] = len(ids)
+            if env_seeds is not None or not contiguous:
+                wrapper_kwargs["episode_seeds"] = [env_seeds[i] if env_seeds is not None else seed + i for i in ids]
         wrapped = ProceduralMemoryWrapper(
             self.env,
             memory,
@@ -337,16 +346,16 @@ class Rollouts:
                 records = run_vector_episodes(
                     wrapped,
                     policy,
-                    episodes - start,
+                    len(ids),
                     seed=seed + start,
                     on_episode=on_episode,
-                    policy_seeds=None if policy_seeds is None else list(policy_seeds[start:episodes]),
+                    policy_seeds=None if policy_seeds is None else [policy_seeds[i] for i in ids],
                 )
             else:
                 records = run_episodes(
                     wrapped,
                     policy,
-                    range(start, episodes),
+                    ids,
                     seed=seed,
                     on_episode=on_episode,
                     env_seeds=env_seeds,

@@ -83,6 +83,7 @@ class ProceduralMemoryVectorWrapper(VectorWrapper):
         success_key: str | None = None,
         keep_episodes: bool = False,
         episode_seeds: Sequence[int] | None = None,
+        episode_ids: Sequence[int] | None = None,
         explore: float = 0.0,
         retrieval: dict[str, Any] | None = None,
         **unsupported: Any,
@@ -121,6 +122,8 @@ class ProceduralMemoryVectorWrapper(VectorWrapper):
         self.finished: list[Episode] = []
         self.keep_episodes = keep_episodes
         self._next_episode = episode_offset
+        #: The numbers the episodes get, in the order they begin (a resumed run's missing ones); default: counting.
+        self._ids = list(episode_ids) if episode_ids is not None else None
         self._resetting = np.zeros(env.num_envs, dtype=bool)
         self.episode_limit = None if episode_limit is None else episode_offset + episode_limit
         #: Which sub-envs play an episode that is logged (False: idle after ``episode_limit``).
@@ -163,13 +166,22 @@ class ProceduralMemoryVectorWrapper(VectorWrapper):
             return self.episode_seeds[k] if 0 <= k < len(self.episode_seeds) else None
         return None if self._reset_seed is None else self._reset_seed + k
 
+    def number_of(self, count: int) -> int:
+        """Return the number logged for the ``count``-th episode begun (counted from the offset)."""
+        k = count - self._offset
+        return self._ids[k] if self._ids is not None and 0 <= k < len(self._ids) else count
+
+    def count_of(self, number: int) -> int:
+        """Return which episode begun (counted from the offset) was logged as ``number``."""
+        return self._offset + self._ids.index(number) if self._ids is not None else number
+
     def _begin(self, i: int, obs: Any, info: dict[str, Any], seed: int | None) -> None:
         if self.episode_limit is not None and self._next_episode >= self.episode_limit:
             self.active[i] = False
             self.runs[i].idle()
             return
         self.active[i] = True
-        self.runs[i].begin(self._next_episode, seed, self.describe(obs, info), info)
+        self.runs[i].begin(self.number_of(self._next_episode), seed, self.describe(obs, info), info)
         self._next_episode += 1
 
     def reset(

@@ -17,7 +17,7 @@ or termination. ``ProceduralMemoryWrapper(vector_env, ...)`` gives a
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, SupportsFloat
 
 import gymnasium as gym
@@ -86,6 +86,7 @@ class ProceduralMemoryWrapper(gym.Wrapper, RecordConstructorArgs, metaclass=_Vec
         augment_observation: bool = False,
         append: bool = False,
         episode_offset: int = 0,
+        episode_ids: Sequence[int] | None = None,
         update_memory: bool = True,
         log_info_exclude: tuple[str, ...] = ("history", "procmem"),
         success_key: str | None = None,
@@ -130,6 +131,9 @@ class ProceduralMemoryWrapper(gym.Wrapper, RecordConstructorArgs, metaclass=_Vec
         self.finished: list[Episode] = []
         self.keep_episodes = keep_episodes
         self._next_episode = episode_offset
+        #: The numbers the episodes get, in the order they begin (a resumed run's missing ones); default: counting.
+        self._ids = list(episode_ids) if episode_ids is not None else None
+        self._begun = 0
 
     @property
     def _saved_kwargs(self) -> dict[str, Any]:
@@ -157,8 +161,12 @@ class ProceduralMemoryWrapper(gym.Wrapper, RecordConstructorArgs, metaclass=_Vec
         """Reset the env, start a new episode in the log, and activate a skill for the first observation."""
         obs, info = self.env.reset(seed=seed, options=options)
         info = dict(info)
-        self.run.begin(self._next_episode, seed, self.describe(obs, info), info)
+        number = self._next_episode
+        if self._ids is not None and self._begun < len(self._ids):
+            number = self._ids[self._begun]
+        self.run.begin(number, seed, self.describe(obs, info), info)
         self._next_episode += 1
+        self._begun += 1
         info["procmem"] = self.run.procmem
         return self._present(obs, info), info
 

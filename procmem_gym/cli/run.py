@@ -227,7 +227,7 @@ def _run(args: argparse.Namespace, console: Console, run: RunPlan) -> int:
                 args.episodes,
                 args.seed,
                 out / "transitions.jsonl",
-                start=len(records),
+                skip=frozenset(r.episode for r in records),
                 append=args.resume,
                 on_episode=on_episode,
             )

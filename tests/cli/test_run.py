@@ -68,6 +68,36 @@ def test_resume_continues_an_interrupted_run_identically(tmp_path):
     assert json.loads((part / "summary.json").read_text())["episodes"] == 8
 
 
+def test_resume_of_a_batched_run_plays_the_episodes_it_lacks_not_the_count(tmp_path):
+    """Batched episodes end out of order: a resumed run plays the missing numbers, each episode once."""
+    args = ("--agent", "solver", "--episodes", "12", "--seed", "4", "--num-envs", "3")
+    _, full = run(tmp_path, "full", *args)
+    lines = (full / "transitions.jsonl").read_text().splitlines(keepends=True)
+    ends = [n for n, line in enumerate(lines) if '"return"' in line]
+    done, cut = set(), None
+    for n in ends:
+        done.add(json.loads(lines[n])["episode"])
+        if done != set(range(len(done))):  # an episode finished before an earlier one: the case
+            cut = n + 1
+            break
+    assert cut is not None and cut < len(lines), "the solver's episodes should end out of order"
+    part = tmp_path / "part"
+    part.mkdir()
+    (part / "config.json").write_text((full / "config.json").read_text())
+    (part / "transitions.jsonl").write_text("".join(lines[:cut]))
+    code, _ = run(tmp_path, "part", *args, "--resume")
+    assert code == 0
+    episodes = lambda d: sorted(  # noqa: E731
+        (r.episode, r.seed, r.length, r.return_)
+        for r in read_log(d / "transitions.jsonl")
+        if isinstance(r, EpisodeRecord)
+    )
+    assert episodes(part) == episodes(full) and [e[0] for e in episodes(part)] == list(range(12))
+    steps = lambda d: sorted(line for line in (d / "transitions.jsonl").read_text().splitlines() if '"t":' in line)  # noqa: E731
+    assert steps(part) == steps(full)
+    assert json.loads((part / "summary.json").read_text())["episodes"] == 12
+
+
 def test_resume_with_other_settings_is_refused(tmp_path, capsys):
     run(tmp_path, "r", "--agent", "random", "--episodes", "2")
     code, _ = run(tmp_path, "r", "--agent", "solver", "--episodes", "4", "--resume")
