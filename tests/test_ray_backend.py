@@ -146,3 +146,23 @@ def test_a_policy_in_an_actor_forwards_what_the_learner_uses(local_ray):
     policy.temperature = 0.5  # set in the actor, read back from it
     assert policy.temperature == 0.5
     policy.close()
+
+
+def test_learn_on_ray_equals_the_local_backend(local_ray, tmp_path):
+    args = ["learn", "--env", "procmem_gym/Mastermind-v0", "--agent", "random", "--teacher", "solver"]
+    args += ["--iterations", "1", "--episodes", "8", "--eval-episodes", "4", "--num-envs", "2"]
+    assert main([*args, "--out", str(tmp_path / "local")]) == 0
+    assert main([*args, "--backend", "ray", "--out", str(tmp_path / "ray")]) == 0
+
+    def without_times(value):
+        if isinstance(value, dict):
+            return {k: without_times(v) for k, v in value.items() if k not in ("seconds", "t")}
+        if isinstance(value, list):
+            return [without_times(v) for v in value]
+        return value
+
+    for name in ("iter-000/report.json", "evaluation.json"):
+        local, remote = (json.loads((tmp_path / d / name).read_text()) for d in ("local", "ray"))
+        assert without_times(remote) == without_times(local), name
+    memory = [json.loads((tmp_path / d / "memory.json").read_text())["skills"] for d in ("local", "ray")]
+    assert memory[0] == memory[1] and memory[0]
