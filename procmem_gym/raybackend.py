@@ -142,11 +142,18 @@ class _RemoteEnv(gym.Env):
             ref = pending[2]
         else:
             ref = self._submit(kind, arguments)
+        lost = (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError)
         while True:
             try:
                 return ray.get(ref)
-            except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError) as err:
-                self._replace(err)
+            except lost as err:
+                error: Exception = err
+                while True:  # a replacement that dies while replaying is replaced too (up to max_restarts)
+                    try:
+                        self._replace(error)
+                        break
+                    except lost as again:
+                        error = again
                 ref = self._submit(kind, arguments)
 
     def _replace(self, err: Exception) -> None:
