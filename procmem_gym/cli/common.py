@@ -129,16 +129,24 @@ def add_backend_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def policy_where(args: argparse.Namespace, **spec: Any) -> Any:
-    """Return the policy :func:`make_policy` builds from ``spec``, here or in a Ray actor (``--policy-on ray``)."""
-    from procmem_gym.cli.agents import make_policy
+def policy_where(args: argparse.Namespace, action_space: Any, console: Any = None) -> Any:
+    """Return the ``--agent`` policy of a run or learn command, here or in a Ray actor (``--policy-on ray``)."""
+    from procmem_gym.cli.agents import make_policy, server_options
 
+    spec = {
+        "name": args.agent,
+        "env_id": args.env,
+        "action_space": action_space,
+        "seed": args.seed,
+        "dtype": args.dtype,
+        "device": args.device,
+        "server": server_options(args),
+    }
     if getattr(args, "policy_on", "driver") == "ray":
         from procmem_gym.raybackend import RayPolicy
 
-        spec.pop("console", None)
         return RayPolicy(spec, address=args.ray_address)
-    return make_policy(**spec)
+    return make_policy(**spec, console=console)
 
 
 def open_rollouts(

@@ -18,7 +18,7 @@ from rich.table import Table
 from procmem_gym.agents.policy import Policy
 from procmem_gym.agents.prompts import template_for
 from procmem_gym.atomic import write_json_atomic
-from procmem_gym.cli.agents import AGENTS_HELP, make_policy, server_options
+from procmem_gym.cli.agents import AGENTS_HELP, make_policy
 from procmem_gym.cli.common import (
     CommandError,
     add_backend_options,
@@ -238,17 +238,7 @@ def _learn(args: argparse.Namespace, console: Console) -> int:
     memory = _memory(args, out)
     rollouts = open_rollouts(args.env, args.num_envs, env_kwargs, args.backend, args.ray_address)
     try:
-        policy = policy_where(
-            args,
-            name=args.agent,
-            env_id=args.env,
-            action_space=rollouts.action_space,
-            seed=args.seed,
-            console=console,
-            dtype=args.dtype,
-            device=args.device,
-            server=server_options(args),
-        )
+        policy = policy_where(args, rollouts.action_space, console)
         with progress_bar(console, transient=True) as progress:
             task = progress.add_task("iteration", total=args.episodes)
 

@@ -11,7 +11,7 @@ from typing import Any
 from rich.console import Console
 
 from procmem_gym.atomic import write_json_atomic
-from procmem_gym.cli.agents import AGENTS_HELP, server_options
+from procmem_gym.cli.agents import AGENTS_HELP
 from procmem_gym.cli.common import (
     CommandError,
     add_backend_options,
@@ -180,17 +180,7 @@ def _run(args: argparse.Namespace, console: Console, run: RunPlan) -> int:
             memory.meta["retrieval"] = {**(memory.meta.get("retrieval") or {}), **run.config["retrieval"]}
             retrieval_settings(memory, None)  # a bad value is reported before anything runs
     rollouts = open_rollouts(args.env, args.num_envs, run.env_kwargs, args.backend, args.ray_address)
-    policy = policy_where(
-        args,
-        name=args.agent,
-        env_id=args.env,
-        action_space=rollouts.action_space,
-        seed=args.seed,
-        console=console,
-        dtype=args.dtype,
-        device=args.device,
-        server=server_options(args),
-    )
+    policy = policy_where(args, rollouts.action_space, console)
     # written once the env and agent exist, so a run that cannot start leaves no folder behind
     write_json_atomic(out / "config.json", {**run.config, "episodes": args.episodes})
     watch = Stopwatch(float(run.previous.get("seconds", 0.0)))
