@@ -40,7 +40,7 @@ from .prompts import (
 )
 from .random_policy import skill_constraint
 
-__all__ = ["HFPolicy", "ModelNotFoundError", "require_torch"]
+__all__ = ["HFPolicy", "ModelNotFoundError", "TakenCommands", "require_torch"]
 
 
 class ModelNotFoundError(ProcMemError, FileNotFoundError):
@@ -57,6 +57,54 @@ def require_torch() -> tuple[Any, Any]:
             'LLM policies need torch and transformers: pip install torch==2.13.0 "procmem-gym[hf]"'
         ) from err
     return torch, transformers
+
+
+class TakenCommands:
+    """The commands each batch slot took in each state of its episode, so a greedy choice need not repeat one.
+
+    A state is the observation text with the admissible commands (in ALFWorld they tell where the
+    agent is and what it holds). A greedy policy is a function of its prompt, and in a
+    deterministic environment the prompt comes back whenever the agent does: picking the same
+    command in the same state again is how it loops until the step limit. :meth:`fresh` leaves
+    those commands out while any other is admissible. Sampling (``temperature > 0``, the
+    learning rollouts) breaks loops by itself and keeps its exact probabilities, so it is not
+    filtered.
+
+    >>> taken = TakenCommands()
+    >>> info = {"admissible_commands": ["go to desk 1", "go to bed 1"]}
+    >>> taken.add(0, "You arrive at bed 1.", info, "go to desk 1")
+    >>> taken.fresh(0, "You arrive at bed 1.", info, ["go to desk 1", "go to bed 1"])
+    ['go to bed 1']
+    >>> taken.fresh(0, "You arrive at desk 1.", info, ["go to desk 1", "go to bed 1"])
+    ['go to desk 1', 'go to bed 1']
+    """
+
+    def __init__(self) -> None:
+        self._slots: dict[int, dict[tuple, set[str]]] = {}
+
+    @staticmethod
+    def _state(observation: Any, info: dict[str, Any]) -> tuple:
+        commands = info.get("admissible_commands") if isinstance(info, dict) else None
+        return str(observation), tuple(map(str, commands or ()))
+
+    def add(self, slot: int, observation: Any, info: dict[str, Any], action: str) -> None:
+        """Record that ``slot`` took ``action`` in this state."""
+        self._slots.setdefault(slot, {}).setdefault(self._state(observation, info), set()).add(str(action))
+
+    def fresh(self, slot: int, observation: Any, info: dict[str, Any], commands: list[str]) -> list[str]:
+        """Return ``commands`` less those ``slot`` already took in this state; all of them if none would remain."""
+        taken = self._slots.get(slot, {}).get(self._state(observation, info))
+        if not taken:
+            return commands
+        fresh = [c for c in commands if c not in taken]
+        return fresh or commands
+
+    def clear(self, slot: int | None = None) -> None:
+        """Forget one slot's episode, or every slot's."""
+        if slot is None:
+            self._slots = {}
+        else:
+            self._slots.pop(slot, None)
 
 
 class HFPolicy(BasePolicy):
@@ -83,6 +131,7 @@ class HFPolicy(BasePolicy):
         cache_tokens: int | None = None,
         device: str | None = None,
         temperature: float = 0.0,
+        avoid_repeats: bool = True,
     ) -> None:
         torch, _ = require_torch()
         self.torch = torch
@@ -109,6 +158,9 @@ class HFPolicy(BasePolicy):
         self.temperature = float(temperature)
         self._generators: dict[int, Any] = {}
         self.last_details: list[dict[str, Any]] = []
+        #: Greedy command choices skip a command this slot already took in the same state (see :class:`TakenCommands`).
+        self.avoid_repeats = bool(avoid_repeats)
+        self.taken = TakenCommands()
 
     @property
     def cache(self) -> bool:
@@ -154,6 +206,7 @@ class HFPolicy(BasePolicy):
     def reset(self, seed: int | None = None, index: int | None = None) -> None:
         """Forget the history of one batch slot (``index``) or of all; seed that slot's sampling (or all)."""
         self.history.clear(index)
+        self.taken.clear(index)
         if seed is None:
             return
         self.torch.manual_seed(seed)
@@ -170,6 +223,7 @@ class HFPolicy(BasePolicy):
     def observe(self, observation: Any, info: dict[str, Any], action: Any, slot: int = 0) -> None:
         """Add a step a skill chose to the slot's history, so later prompts show it."""
         self.history.add(slot, observation, str(action))
+        self.taken.add(slot, observation, info, str(action))
 
     def prompt(self, observation: Any, info: dict[str, Any], slot: int = 0) -> str:
         """Return the chat prompt for one observation (history of ``slot``, guidance from ``info``)."""
@@ -250,7 +304,7 @@ class HFPolicy(BasePolicy):
         details: list[dict[str, Any]] = [{} for _ in prompts]
         choice_rows = [r for r, i in enumerate(infos) if self.constrain and i.get("admissible_commands")]
         if choice_rows:
-            self._act_by_choice(prompts, infos, slots, choice_rows, actions, details)
+            self._act_by_choice(prompts, observations, infos, slots, choice_rows, actions, details)
         rest = [r for r in range(len(prompts)) if actions[r] is None]
         for start in range(0, len(rest), self.batch_size):
             chunk = rest[start : start + self.batch_size]
@@ -269,6 +323,7 @@ class HFPolicy(BasePolicy):
             self.model_calls += len(chunk)
         for r, slot in enumerate(slots):
             self.history.add(slot, observations[r], actions[r])
+            self.taken.add(slot, observations[r], infos[r], actions[r])
         self.last_details = details
         return [a if a is not None else "" for a in actions]
 
@@ -287,13 +342,18 @@ class HFPolicy(BasePolicy):
     def _act_by_choice(
         self,
         prompts: list[str],
+        observations: Sequence[Any],
         infos: Sequence[dict[str, Any]],
         slots: list[int],
         rows: list[int],
         actions: list[str | None],
         details: list[dict[str, Any]],
     ) -> None:
-        """Pick among admissible commands (those a skill's constraint allows): best score, or a sample."""
+        """Pick among admissible commands (those a skill's constraint allows): best score, or a sample.
+
+        A greedy choice also leaves out the commands this slot already took in the same state,
+        while any other remains (``avoid_repeats``).
+        """
         options = []
         for r in rows:
             commands = [str(c) for c in infos[r]["admissible_commands"]]
@@ -302,6 +362,11 @@ class HFPolicy(BasePolicy):
                 allowed = [c for c in commands if bound.allows(c)]
                 details[r]["constraint"] = "applied" if allowed else "skipped"
                 commands = allowed or commands
+            if self.avoid_repeats and self.temperature <= 0:
+                fresh = self.taken.fresh(slots[r], observations[r], infos[r], commands)
+                if len(fresh) < len(commands):
+                    details[r]["repeats_skipped"] = len(commands) - len(fresh)
+                commands = fresh
             options.append(commands)
         scores = self.command_scores([prompts[r] for r in rows], options)
         for r, commands, row in zip(rows, options, scores, strict=True):

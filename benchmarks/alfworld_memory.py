@@ -99,6 +99,9 @@ def main() -> None:
     )
     parser.add_argument("--num-envs", type=int, default=8)
     parser.add_argument("--agent", default="smollm2")
+    parser.add_argument(
+        "--dtype", choices=("float32", "bfloat16"), default=None, help="weights of a local LLM agent (default float32)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None, help="keep the runs here (default: a temporary folder)")
     parser.add_argument("--json", action="store_true")
@@ -113,7 +116,7 @@ def main() -> None:
     from procmem_gym.memory import ProceduralMemory
     from procmem_gym.runner import Rollouts
 
-    report: dict = {"benchmark": "alfworld_memory", "agent": args.agent}
+    report: dict = {"benchmark": "alfworld_memory", "agent": args.agent, "dtype": args.dtype or "float32"}
     with contextlib.ExitStack() as stack:
         out = Path(args.out) if args.out else Path(stack.enter_context(tempfile.TemporaryDirectory()))
         out.mkdir(parents=True, exist_ok=True)
@@ -170,6 +173,7 @@ def main() -> None:
             command += ["--episodes", str(args.online_episodes), "--eval-episodes", "0", "--memory", str(online_path)]
             command += ["--num-envs", str(args.num_envs), "--out", str(online_out), "--seed", str(10_000 + args.seed)]
             command += ["--env-kwarg", f"data_dir={data}", "--env-kwarg", "split=valid_seen"]
+            command += ["--dtype", args.dtype] if args.dtype else []
             subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
             online = ProceduralMemory.load(online_path)
             report["online"] = {
@@ -181,7 +185,7 @@ def main() -> None:
             }
 
         # 5: the rows
-        policy = make_policy(args.agent, ENV, None, args.seed)
+        policy = make_policy(args.agent, ENV, None, args.seed, dtype=args.dtype)
         rows = [
             ("no_memory", policy, None, "off"),
             ("memp_memory", policy, ProceduralMemory.load(memory_path), "guide"),
@@ -191,6 +195,7 @@ def main() -> None:
         rows.append(
             ("random_with_memp_memory", RandomPolicy(seed=args.seed), ProceduralMemory.load(memory_path), "guide")
         )
+        rows.append(("random_no_memory", RandomPolicy(seed=args.seed), None, "off"))
         rows.append(("expert", ExpertPolicy(), None, "off"))
         report["valid_unseen_generated"] = evaluate(data, "valid_unseen", episodes, rows, args.num_envs, out / "rows")
         bundled = copy_sample_games(out / "bundled")

@@ -41,10 +41,13 @@ def make_policy(
     dtype: str | None = None,
     device: str | None = None,
     server: dict[str, Any] | None = None,
+    avoid_repeats: bool = True,
 ) -> Policy:
     """Return the policy ``name`` describes, checked against the env ``env_id``.
 
     ``server`` holds an ``openai:`` agent's ``timeout`` and ``retries`` (None: the defaults).
+    ``avoid_repeats``: a local LLM's greedy command choices skip commands already taken in the
+    same state (:class:`~procmem_gym.agents.hf_policy.TakenCommands`).
     """
     if name == "random":
         from procmem_gym.agents import RandomPolicy
@@ -67,11 +70,13 @@ def make_policy(
             console.print(
                 f"first use of smollm2: de-quantising the GGUF model into {cached_smollm2_dir()} (once, ~20 s)"
             )
-        return load_smollm2(env_id=env_id, dtype=dtype, device=device)
+        return load_smollm2(env_id=env_id, dtype=dtype, device=device, avoid_repeats=avoid_repeats)
     if name.startswith("hf:"):
         from procmem_gym.agents.hf_policy import HFPolicy
 
-        return HFPolicy.from_pretrained(name[3:], env_id=env_id, name=name, dtype=dtype, device=device)
+        return HFPolicy.from_pretrained(
+            name[3:], env_id=env_id, name=name, dtype=dtype, device=device, avoid_repeats=avoid_repeats
+        )
     if name.startswith("openai:"):
         from procmem_gym.agents.openai_policy import OpenAIPolicy, parse_openai_agent
 

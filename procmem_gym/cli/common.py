@@ -49,6 +49,12 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         "--device", default="auto", help="where a local LLM agent runs: auto (CUDA when available, default), cpu, cuda"
     )
     parser.add_argument(
+        "--allow-repeats",
+        action="store_true",
+        help="a local LLM agent's greedy command choice may take a command again in a state where it already "
+        "took it (default: such repeats are skipped while another command is admissible, so it does not loop)",
+    )
+    parser.add_argument(
         "--server-timeout",
         type=float,
         default=None,
@@ -141,6 +147,7 @@ def policy_where(args: argparse.Namespace, action_space: Any, console: Any = Non
         "dtype": args.dtype,
         "device": args.device,
         "server": server_options(args),
+        "avoid_repeats": not getattr(args, "allow_repeats", False),
     }
     if getattr(args, "policy_on", "driver") == "ray":
         from procmem_gym.raybackend import RayPolicy

@@ -144,3 +144,32 @@ def test_bfloat16_weights_still_give_valid_guesses(tiny_model_dir):
     assert np.isfinite(policy.logprob(["a prompt"], [" more"])[0])
     with pytest.raises(ValueError, match="dtype"):
         HFPolicy.from_pretrained(tiny_model_dir, dtype="int3")
+
+
+def test_greedy_command_choices_do_not_repeat_a_command_in_the_same_state(tiny_model_dir):
+    commands = ["go to desk 1", "go to bed 1", "go to shelf 1", "look"]
+    info = {"goal": "find the book", "admissible_commands": commands}
+    load = HFPolicy.from_pretrained
+    avoid = load(tiny_model_dir, env_id="procmem_gym/ALFWorld-v0")
+    allow = load(tiny_model_dir, env_id="procmem_gym/ALFWorld-v0", avoid_repeats=False)
+    assert avoid.avoid_repeats and not allow.avoid_repeats
+    picks = []
+    for k in range(len(commands)):
+        picks.append(avoid.act("You arrive at bed 1.", info))
+        assert avoid.last_details[0].get("repeats_skipped", 0) == k
+    assert sorted(picks) == sorted(commands)  # a new command each time the state comes back
+    assert allow.act("You arrive at bed 1.", info) == picks[0]
+    # every command taken: nothing is left out (the choice is the model's again)
+    assert avoid.act("You arrive at bed 1.", info) in commands
+    assert "repeats_skipped" not in avoid.last_details[0]
+    # another state, another slot, or a new episode is not filtered
+    assert "repeats_skipped" not in (avoid.act("You arrive at desk 1.", info), avoid.last_details[0])[1]
+    avoid.act_batch(["You arrive at bed 1."] * 2, [info] * 2, slots=[0, 1])
+    assert "repeats_skipped" not in avoid.last_details[1]  # slot 1 never was in this state
+    avoid.reset(index=0)
+    assert avoid.act("You arrive at bed 1.", info) == picks[0]
+    # sampling keeps its own probabilities: never filtered
+    sampler = load(tiny_model_dir, env_id="procmem_gym/ALFWorld-v0", temperature=1.0)
+    for _ in range(3):
+        sampler.act("You arrive at bed 1.", info)
+        assert "repeats_skipped" not in sampler.last_details[0]

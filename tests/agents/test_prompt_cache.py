@@ -122,3 +122,33 @@ def test_the_prefix_store_is_sized_by_the_models_keys_and_values():
     assert default_capacity(Fake(80, 8, 128, torch.float32)) == 8192  # big models: the floor
     assert default_capacity(Fake(2, 1, 8, torch.float32)) == 65536  # tiny models: the ceiling
     assert default_capacity(object()) == 8192
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_wide_groups_attend_without_a_mask_to_the_masked_numbers(monkeypatch, dtype):
+    """A long prefill's groups (held tokens + causal new runs) take the unmasked kernel and give the masked numbers."""
+    from procmem_gym.agents import packed
+
+    gen = torch.Generator().manual_seed(0)
+    past, count, heads, kv_heads, dim = 40, 420, 6, 2, 16
+    groups = [
+        (list(range(0, 25)), [(0, 150)]),  # a row's tail after its cached head
+        ([], [(150, 130)]),  # a row with nothing held
+        (list(range(10, 40)), [(280, 70), (350, 70)]),  # two rows sharing a held head, each with its own run
+        (list(range(0, 40)), [(420, 0)]),  # a row whose whole prompt is held: no new token (the kernel's 0/0)
+    ]
+    layout = packed.Layout(torch, past, count, groups)
+    query = torch.randn((1, heads, count, dim), generator=gen).to(dtype)
+    key = torch.randn((1, kv_heads, past + count, dim), generator=gen).to(dtype)
+    value = torch.randn((1, kv_heads, past + count, dim), generator=gen).to(dtype)
+    fast, _ = layout.attend(query, key, value, 0.25)
+    monkeypatch.setattr(packed, "_flash_with_lse", lambda torch, device: None)
+    masked, _ = layout.attend(query, key, value, 0.25)
+    # and both equal plain attention over the dense mask of the whole pass
+    dense = layout.dense()
+    keys, values = key.repeat_interleave(3, 1).float(), value.repeat_interleave(3, 1).float()
+    plain = torch.nn.functional.scaled_dot_product_attention(query.float(), keys, values, attn_mask=dense, scale=0.25)
+    tol = 1e-5 if dtype == torch.float32 else 2e-2
+    assert fast.shape == masked.shape == (1, count, heads, dim)
+    assert torch.allclose(fast.float(), masked.float(), atol=tol)
+    assert torch.allclose(fast.float(), plain.transpose(1, 2), atol=tol)
