@@ -267,3 +267,30 @@ def test_async_vector_run_logs_what_the_sync_run_logs(prepared, tmp_path):
         logs.append((out / "transitions.jsonl").read_bytes())
     assert logs[0] == logs[1]
     assert b"-= Welcome to TextWorld, ALFRED! =-" in logs[1]
+
+
+def test_a_greedy_llm_policy_does_not_take_a_command_again_in_the_same_state(prepared, tiny_model_dir, tmp_path):
+    from procmem_gym.cli.common import policy_where
+    from procmem_gym.cli.main import build_parser
+
+    out = tmp_path / "llm"
+    args = ["run", "--env", "procmem_gym/ALFWorld-v0", "--agent", f"hf:{tiny_model_dir}", "--episodes", "2"]
+    args += ["--env-kwarg", f"data_dir={prepared}", "--env-kwarg", "max_steps=16", "--num-envs", "2"]
+    assert main([*args, "--out", str(out)]) == 0
+    steps = [r for r in read_log(out / "transitions.jsonl") if isinstance(r, Transition)]
+    episodes: dict[int, list[Transition]] = {}
+    for s in steps:
+        episodes.setdefault(s.episode, []).append(s)
+    assert len(episodes) == 2
+    for episode in episodes.values():
+        episode.sort(key=lambda s: s.t)
+        taken: dict[tuple, set[str]] = {}
+        for prev, cur in zip(episode, episode[1:], strict=False):  # a step's info holds the next state's commands
+            state = (cur.observation, tuple(prev.info["admissible_commands"]))
+            seen = taken.setdefault(state, set())
+            if cur.action in seen:  # only once every admissible command was taken there
+                assert seen >= set(prev.info["admissible_commands"])
+            seen.add(cur.action)
+    parsed = build_parser().parse_args([*args, "--allow-repeats"])
+    assert policy_where(parsed, None).avoid_repeats is False
+    assert policy_where(build_parser().parse_args(args), None).avoid_repeats is True
