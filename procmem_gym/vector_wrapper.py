@@ -124,6 +124,11 @@ class ProceduralMemoryVectorWrapper(VectorWrapper):
         self._next_episode = episode_offset
         #: The numbers the episodes get, in the order they begin (a resumed run's missing ones); default: counting.
         self._ids = list(episode_ids) if episode_ids is not None else None
+        self._index_of: dict[int, int] | None = None
+        if self._ids is not None:
+            self._index_of = {}
+            for k, n in enumerate(self._ids):
+                self._index_of.setdefault(n, k)
         self._resetting = np.zeros(env.num_envs, dtype=bool)
         self.episode_limit = None if episode_limit is None else episode_offset + episode_limit
         #: Which sub-envs play an episode that is logged (False: idle after ``episode_limit``).
@@ -173,7 +178,7 @@ class ProceduralMemoryVectorWrapper(VectorWrapper):
 
     def count_of(self, number: int) -> int:
         """Return which episode begun (counted from the offset) was logged as ``number``."""
-        return self._offset + self._ids.index(number) if self._ids is not None else number
+        return self._offset + self._index_of[number] if self._index_of is not None else number
 
     def _begin(self, i: int, obs: Any, info: dict[str, Any], seed: int | None) -> None:
         if self.episode_limit is not None and self._next_episode >= self.episode_limit:
