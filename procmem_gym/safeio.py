@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ __all__ = [
     "excerpt",
     "check_depth",
     "check_text",
+    "JsonRefusal",
     "check_json",
     "MAX_DEPTH",
 ]
@@ -164,7 +166,18 @@ def bracket_depth(raw: bytes) -> int:
     return int(np.cumsum(np.where((kinds == 91) | (kinds == 123), 1, -1)).max())
 
 
-def check_json(raw: bytes, value: Any, limit: int = MAX_DEPTH) -> str | None:
+@dataclass(frozen=True)
+class JsonRefusal:
+    """Why a parsed JSON value is refused: ``kind`` is ``"depth"`` or ``"text"``; ``str()`` is the reason."""
+
+    kind: str
+    reason: str
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+def check_json(raw: bytes, value: Any, limit: int = MAX_DEPTH) -> JsonRefusal | None:
     """Return why a parsed JSON ``value`` (parsed from ``raw``) is refused, or None when it is fine.
 
     The same checks as :func:`check_depth` and :func:`check_text`, answered from the raw bytes
@@ -172,7 +185,8 @@ def check_json(raw: bytes, value: Any, limit: int = MAX_DEPTH) -> str | None:
     the parsed value run only otherwise.
     """
     if bracket_depth(raw) >= limit and not check_depth(value, limit):
-        return f"nested more than {limit} levels deep"
+        return JsonRefusal("depth", f"nested more than {limit} levels deep")
     if _SURROGATE_ESCAPE.search(raw):
-        return check_text(value)
+        bad = check_text(value)
+        return JsonRefusal("text", bad) if bad is not None else None
     return None

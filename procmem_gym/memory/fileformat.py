@@ -72,7 +72,7 @@ def read_document(path: str | os.PathLike) -> Any:
         reason = "nested too deeply" if isinstance(err, RecursionError) else excerpt(str(err), 160)
         raise MemoryFormatError(f"{path}: not a JSON memory file ({reason}); the file was left as it is") from None
     bad = check_json(raw, doc)
-    if bad is not None and bad.startswith("nested"):
+    if bad is not None and bad.kind == "depth":
         raise MemoryFormatError(f"{path}: nested more than {MAX_DEPTH} levels deep; not a memory file")
     if bad is not None:
         raise MemoryFormatError(f"{path}: {bad} cannot be saved as UTF-8; the file was left as it is")
