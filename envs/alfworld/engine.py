@@ -169,6 +169,16 @@ def expert_classes() -> tuple[type, type]:
                 super().load(gamefile)
                 self._handcoded_expert = ProcmemHandCodedAgent(max_steps=200)
 
+            def _gather_infos(self) -> None:
+                # The hand-coded expert raises on some states that only another agent reaches (an
+                # empty ``random.choice`` when no object of interest is left where it looks). That
+                # must not end the player's game: the plan is then "look", the wrapper's own answer
+                # when the expert has no admissible command. Its timeout still raises, as shipped.
+                try:
+                    super()._gather_infos()
+                except (IndexError, KeyError, ValueError, AttributeError, TypeError):
+                    self.state["extra.expert_plan"] = ["look"]
+
         _EXPERT_CLASSES["agent"] = ProcmemHandCodedAgent
         _EXPERT_CLASSES["wrapper"] = ProcmemExpert
     return _EXPERT_CLASSES["agent"], _EXPERT_CLASSES["wrapper"]

@@ -66,7 +66,8 @@ class ALFWorldEnv(gym.Env[str, str]):
     ## Information
 
     ``admissible_commands``, ``won``, ``goal``, ``task_type``, ``expert_action`` (the hand-coded
-    expert's next command, with ``expert=True``), ``gamefile``, ``step``, ``max_steps``, and
+    expert's next command, with ``expert=True``; ``"look"`` where it has none, as in ALFWorld, also
+    in the states another agent reaches where the expert itself fails), ``gamefile``, ``step``, ``max_steps``, and
     ``invalid_reason`` on a command the game did not accept.
 
     ## Arguments

@@ -234,3 +234,28 @@ def test_render_ansi(sample_data):
     assert env.render() == obs
     env.step("look")
     assert env.render().startswith("> look\n")
+
+
+def test_an_expert_that_fails_in_a_state_does_not_end_the_players_game(sample_data, monkeypatch):
+    """ALFWorld's hand-coded expert raises on some states other agents reach (an empty random.choice).
+
+    Seen on a generated pick-two game after another agent moved a distractor: the run died. Now
+    the step goes on, and the expert's answer is "look", as when it has no admissible command.
+    """
+    from procmem_gym.envs.alfworld.engine import expert_classes
+
+    agent, _ = expert_classes()
+    env = gym.make("procmem_gym/ALFWorld-v0", data_dir=sample_data, split="valid_seen", max_steps=5)
+    obs, info = env.reset(seed=0)
+    first = info["expert_action"]
+
+    def fails(self, *args, **kwargs):
+        raise IndexError("Cannot choose from an empty sequence")
+
+    monkeypatch.setattr(agent, "act", fails)
+    obs, reward, terminated, truncated, info = env.step(first)
+    assert info["expert_action"] == "look" and not terminated
+    monkeypatch.undo()
+    obs, *_, info = env.step(info["admissible_commands"][0])
+    assert info["expert_action"] in info["admissible_commands"]
+    env.close()
