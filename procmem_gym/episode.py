@@ -17,6 +17,7 @@ Text for conditions and retrieval comes from ``describe(observation, info)``
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -36,6 +37,7 @@ from procmem_gym.transitions import (
 
 __all__ = [
     "MODES",
+    "EpisodeNumbers",
     "EpisodeRun",
     "describe_default",
     "action_from_text",
@@ -134,6 +136,35 @@ def augment(observation: Any, procmem: dict[str, Any]) -> Any:
     if not isinstance(observation, str) or not procmem.get("guidance"):
         return observation
     return f"[Skill: {procmem.get('skill_name', procmem['active_skill'])}] {procmem['guidance']}\n\n{observation}"
+
+
+class EpisodeNumbers:
+    """The numbers a wrapper logs its episodes under, in the order they begin.
+
+    By default the ``k``-th episode begun (counting from ``offset``) is number ``k``; a resumed
+    run passes ``ids``, the numbers it still lacks, which the episodes take in turn (past the end
+    of them, an episode keeps its count).
+
+    >>> numbers = EpisodeNumbers(0, [2, 5])
+    >>> [numbers.number_of(k) for k in range(2)], numbers.count_of(5)
+    ([2, 5], 1)
+    """
+
+    def __init__(self, offset: int = 0, ids: Sequence[int] | None = None) -> None:
+        self.offset = offset
+        self.ids = list(ids) if ids is not None else None
+        self._index: dict[int, int] = {}
+        for k, n in enumerate(self.ids or ()):
+            self._index.setdefault(n, k)
+
+    def number_of(self, count: int) -> int:
+        """Return the number logged for the ``count``-th episode begun (counted from the offset)."""
+        k = count - self.offset
+        return self.ids[k] if self.ids is not None and 0 <= k < len(self.ids) else count
+
+    def count_of(self, number: int) -> int:
+        """Return which episode begun (counted from the offset) was logged as ``number``."""
+        return self.offset + self._index[number] if self.ids is not None else number
 
 
 class EpisodeRun:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
 
-from procmem_gym.episode import check_mode, describe_default, make_runs, memory_from
+from procmem_gym.episode import EpisodeNumbers, check_mode, describe_default, make_runs, memory_from
 from procmem_gym.errors import UsageError
 from procmem_gym.memory import ProceduralMemory
 from procmem_gym.transitions import Episode, EpisodeRecord, TransitionLog
@@ -123,12 +123,7 @@ class ProceduralMemoryVectorWrapper(VectorWrapper):
         self.keep_episodes = keep_episodes
         self._next_episode = episode_offset
         #: The numbers the episodes get, in the order they begin (a resumed run's missing ones); default: counting.
-        self._ids = list(episode_ids) if episode_ids is not None else None
-        self._index_of: dict[int, int] | None = None
-        if self._ids is not None:
-            self._index_of = {}
-            for k, n in enumerate(self._ids):
-                self._index_of.setdefault(n, k)
+        self.numbers = EpisodeNumbers(episode_offset, episode_ids)
         self._resetting = np.zeros(env.num_envs, dtype=bool)
         self.episode_limit = None if episode_limit is None else episode_offset + episode_limit
         #: Which sub-envs play an episode that is logged (False: idle after ``episode_limit``).
@@ -171,14 +166,9 @@ class ProceduralMemoryVectorWrapper(VectorWrapper):
             return self.episode_seeds[k] if 0 <= k < len(self.episode_seeds) else None
         return None if self._reset_seed is None else self._reset_seed + k
 
-    def number_of(self, count: int) -> int:
-        """Return the number logged for the ``count``-th episode begun (counted from the offset)."""
-        k = count - self._offset
-        return self._ids[k] if self._ids is not None and 0 <= k < len(self._ids) else count
-
     def count_of(self, number: int) -> int:
         """Return which episode begun (counted from the offset) was logged as ``number``."""
-        return self._offset + self._index_of[number] if self._index_of is not None else number
+        return self.numbers.count_of(number)
 
     def _begin(self, i: int, obs: Any, info: dict[str, Any], seed: int | None) -> None:
         if self.episode_limit is not None and self._next_episode >= self.episode_limit:
@@ -186,7 +176,7 @@ class ProceduralMemoryVectorWrapper(VectorWrapper):
             self.runs[i].idle()
             return
         self.active[i] = True
-        self.runs[i].begin(self.number_of(self._next_episode), seed, self.describe(obs, info), info)
+        self.runs[i].begin(self.numbers.number_of(self._next_episode), seed, self.describe(obs, info), info)
         self._next_episode += 1
 
     def reset(

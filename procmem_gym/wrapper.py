@@ -25,6 +25,7 @@ from gymnasium.utils import RecordConstructorArgs
 
 from procmem_gym.episode import (
     MODES,
+    EpisodeNumbers,
     action_from_text,
     augment,
     check_mode,
@@ -132,8 +133,7 @@ class ProceduralMemoryWrapper(gym.Wrapper, RecordConstructorArgs, metaclass=_Vec
         self.keep_episodes = keep_episodes
         self._next_episode = episode_offset
         #: The numbers the episodes get, in the order they begin (a resumed run's missing ones); default: counting.
-        self._ids = list(episode_ids) if episode_ids is not None else None
-        self._begun = 0
+        self.numbers = EpisodeNumbers(episode_offset, episode_ids)
 
     @property
     def _saved_kwargs(self) -> dict[str, Any]:
@@ -161,12 +161,8 @@ class ProceduralMemoryWrapper(gym.Wrapper, RecordConstructorArgs, metaclass=_Vec
         """Reset the env, start a new episode in the log, and activate a skill for the first observation."""
         obs, info = self.env.reset(seed=seed, options=options)
         info = dict(info)
-        number = self._next_episode
-        if self._ids is not None and self._begun < len(self._ids):
-            number = self._ids[self._begun]
-        self.run.begin(number, seed, self.describe(obs, info), info)
+        self.run.begin(self.numbers.number_of(self._next_episode), seed, self.describe(obs, info), info)
         self._next_episode += 1
-        self._begun += 1
         info["procmem"] = self.run.procmem
         return self._present(obs, info), info
 
