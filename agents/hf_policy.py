@@ -88,8 +88,10 @@ class TakenCommands:
         return str(observation), tuple(map(str, commands or ()))
 
     def add(self, slot: int, observation: Any, info: dict[str, Any], action: str) -> None:
-        """Record that ``slot`` took ``action`` in this state."""
-        self._slots.setdefault(slot, {}).setdefault(self._state(observation, info), set()).add(str(action))
+        """Record that ``slot`` took ``action`` in this state (kept only where there are commands to choose from)."""
+        state = self._state(observation, info)
+        if state[1]:
+            self._slots.setdefault(slot, {}).setdefault(state, set()).add(str(action))
 
     def fresh(self, slot: int, observation: Any, info: dict[str, Any], commands: list[str]) -> list[str]:
         """Return ``commands`` less those ``slot`` already took in this state; all of them if none would remain."""

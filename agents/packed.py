@@ -227,21 +227,22 @@ class Layout:
         def heads(t: Any) -> Any:
             return t.repeat_interleave(repeat, dim=1) if repeat > 1 else t
 
-        q = torch.cat([query[:, :, a : a + n] for a, n in lanes], dim=2) if len(lanes) > 1 else None
+        def joined(parts: list[Any]) -> Any:
+            return parts[0] if len(parts) == 1 else torch.cat(parts, dim=2)
+
+        queries = [query[:, :, a : a + n] for a, n in lanes]
         own, own_lse = [], []
-        for a, n in lanes:
+        for q, (a, n) in zip(queries, lanes, strict=True):
             run = slice(self.past + a, self.past + a + n)
-            ka, va = heads(key[:, :, run]), heads(value[:, :, run])
-            o, lse = flash(query[:, :, a : a + n], ka, va, 0.0, True, scale=scaling)[:2]
+            o, lse = flash(q, heads(key[:, :, run]), heads(value[:, :, run]), 0.0, True, scale=scaling)[:2]
             own.append(o)
             own_lse.append(lse)
-        o2 = torch.cat(own, dim=2) if len(own) > 1 else own[0]
+        o2 = joined(own)
         if not shared:
             return o2
-        l2 = torch.cat(own_lse, dim=2) if len(own_lse) > 1 else own_lse[0]
+        l2 = joined(own_lse)
         held = self.k_index[row, : len(shared)].to(query.device)
-        queries = q if q is not None else query[:, :, lanes[0][0] : lanes[0][0] + lanes[0][1]]
-        o1, l1 = flash(queries, heads(key[:, :, held]), heads(value[:, :, held]), 0.0, False, scale=scaling)[:2]
+        o1, l1 = flash(joined(queries), heads(key[:, :, held]), heads(value[:, :, held]), 0.0, False, scale=scaling)[:2]
         top = torch.maximum(l1, l2)
         w1, w2 = (l1 - top).exp()[..., None], (l2 - top).exp()[..., None]
         return ((o1.float() * w1 + o2.float() * w2) / (w1 + w2)).to(query.dtype)

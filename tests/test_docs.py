@@ -33,6 +33,8 @@ MODULES = [
     "procmem_gym.learning.gate",
     "procmem_gym.safeio",
     "procmem_gym.agents.openai_policy",
+    "procmem_gym.agents.hf_policy",
+    "procmem_gym.episode",
 ]
 
 
