@@ -264,7 +264,7 @@ class HFPolicy(BasePolicy):
 
     def _grammars(self, specs: Sequence[tuple | None]) -> list[Any]:
         """Return each row's grammar function (tokens allowed next) for Mastermind specs, None for free rows."""
-        from .constraints import MastermindGrammar
+        from .guess_grammar import MastermindGrammar
 
         if not any(specs):
             return [None] * len(specs)
@@ -331,7 +331,7 @@ class HFPolicy(BasePolicy):
 
     def _spec(self, info: dict[str, Any], detail: dict[str, Any]) -> tuple | None:
         """Return a Mastermind row's grammar spec: the variant, and the guesses a skill's constraint allows."""
-        from .constraints import allowed_guesses
+        from .guess_grammar import allowed_guesses
 
         variant = mastermind_variant(info)
         bound = skill_constraint(info)

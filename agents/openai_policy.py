@@ -29,13 +29,12 @@ from typing import Any
 
 import numpy as np
 
-from procmem_gym.errors import LogprobsUnavailable as _LogprobsUnavailable
-from procmem_gym.errors import ProcMemError, UsageError
+from procmem_gym.errors import LogprobsUnavailableError, ProcMemError, UsageError, renamed
 
 from .policy import BasePolicy, choice_logprobs, mean_scores
 from .prompts import PromptTemplate, SlotHistory, build_messages, mastermind_variant, parse_action, template_for
 
-__all__ = ["OpenAIPolicy", "ServerError", "LogprobsUnavailable", "parse_openai_agent", "render_chat", "PROMPT_FORMATS"]
+__all__ = ["OpenAIPolicy", "ServerError", "ServerLogprobsError", "parse_openai_agent", "render_chat", "PROMPT_FORMATS"]
 
 
 class ServerError(ProcMemError, RuntimeError):
@@ -237,14 +236,14 @@ class OpenAIPolicy(BasePolicy):
             try:
                 self._score(["Hello"], [" world"])
                 self._logprobs = True
-            except LogprobsUnavailable:
+            except ServerLogprobsError:
                 self._logprobs = False
         return self._logprobs
 
     def logprob_tokens(self, prompts: Sequence[str], continuations: Sequence[str]) -> list[np.ndarray]:
         """Return, per pair, the log-probability of each continuation token given the prompt and earlier tokens.
 
-        Raises :class:`LogprobsUnavailable` when the server gives no log-probabilities of given text.
+        Raises :class:`ServerLogprobsError` when the server gives no log-probabilities of given text.
         """
         if len(prompts) != len(continuations):
             raise ValueError(f"{len(prompts)} prompts but {len(continuations)} continuations")
@@ -274,12 +273,12 @@ class OpenAIPolicy(BasePolicy):
         the softmax of the commands' scores at ``temperature`` (default 1), renormalised over what
         each constraint allows. Free-text rows (a Mastermind guess) need the model's whole
         next-token distribution at every step, which servers do not return: they raise
-        :class:`LogprobsUnavailable`, and the learner gates them by validation rollouts.
+        :class:`ServerLogprobsError`, and the learner gates them by validation rollouts.
         """
         if not self.supports_logprobs():
-            raise LogprobsUnavailable(f"{self.base_url}: the server returns no log-probabilities of given text")
+            raise ServerLogprobsError(f"{self.base_url}: the server returns no log-probabilities of given text")
         if any(not i.get("admissible_commands") for i in infos):
-            raise LogprobsUnavailable(
+            raise ServerLogprobsError(
                 "a served model's log-probabilities cover command choices; free-text actions are gated by rollouts"
             )
         t = temperature if temperature is not None else 1.0
@@ -318,7 +317,7 @@ class OpenAIPolicy(BasePolicy):
             data = self._request(json.dumps(body).encode(), "/completions")
         except ServerError as err:
             if " HTTP 4" in str(err) and " HTTP 429" not in str(err):
-                raise LogprobsUnavailable(f"{err} (the completions endpoint does not score given text)") from None
+                raise ServerLogprobsError(f"{err} (the completions endpoint does not score given text)") from None
             raise
         choices = data.get("choices") if isinstance(data, dict) else None
         if not isinstance(choices, list) or len(choices) != len(texts):
@@ -356,7 +355,7 @@ def render_chat(messages: Sequence[dict[str, str]], fmt: str = "chatml") -> str:
     raise UsageError(f"prompt_format must be one of {', '.join(PROMPT_FORMATS)}, got {fmt!r}")
 
 
-class LogprobsUnavailable(ServerError, _LogprobsUnavailable):
+class ServerLogprobsError(ServerError, LogprobsUnavailableError):
     """The server gives no log-probabilities of given text (or not for this kind of action)."""
 
 
@@ -397,7 +396,7 @@ def _continuation_logprobs(choice: Any, prompt_chars: int, text_chars: int, url:
             end -= len(text)
         spans.reverse()
     else:
-        raise LogprobsUnavailable(f"{url}/completions: the answer holds no log-probabilities of the prompt")
+        raise ServerLogprobsError(f"{url}/completions: the answer holds no log-probabilities of the prompt")
     out = []
     for start, end, value in spans:
         if end <= prompt_chars or start >= text_chars:
@@ -447,3 +446,9 @@ def _guess_regex(variant: tuple | None) -> str | None:
     length, digits = variant[0], variant[1]
     number = "(" + "|".join(str(n) for n in range(digits, 0, -1)) + ")"
     return r"\[" + " ".join([number] * length) + r"\]"
+
+
+def __getattr__(name: str) -> Any:
+    if name == "LogprobsUnavailable":
+        return renamed(__name__, name, ServerLogprobsError)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from procmem_gym.envs.mastermind.rules import format_guess
 
-from .constraints import allowed_guesses
+from .guess_grammar import allowed_guesses
 from .policy import BasePolicy
 from .prompts import mastermind_variant
 

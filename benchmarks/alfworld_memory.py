@@ -39,7 +39,7 @@ ENV = "procmem_gym/ALFWorld-v0"
 
 def interval(values, seed: int = 0) -> list[float]:
     """95 % percentile bootstrap interval of a mean."""
-    from procmem_gym.evaluation import bootstrap_ci
+    from procmem_gym.analysis.evaluation import bootstrap_ci
 
     low, high = bootstrap_ci([float(v) for v in values], seed=seed)
     return [round(low, 4), round(high, 4)]
@@ -75,7 +75,7 @@ def row_report(result) -> dict:
 def evaluate(data_dir: Path, split: str, episodes: int, rows_spec, num_envs: int, folder: Path) -> dict:
     """Play the rows on ``split`` of ``data_dir``; return each row's report."""
     from procmem_gym.learning.evaluate import Row, evaluate_rows
-    from procmem_gym.runner import Rollouts
+    from procmem_gym.rollouts.runner import Rollouts
 
     folder.mkdir(parents=True, exist_ok=True)
     rows = [Row(name, policy, memory, mode, f"{name}.jsonl") for name, policy, memory, mode in rows_spec]
@@ -108,13 +108,13 @@ def main() -> None:
     args = parser.parse_args()
 
     from procmem_gym.agents import ExpertPolicy, RandomPolicy
+    from procmem_gym.agents.factory import make_policy
     from procmem_gym.envs.alfworld import copy_sample_games, find_games, prepare_games
     from procmem_gym.envs.alfworld.generate import generate_games
 
-    from procmem_gym.cli.agents import make_policy
     from procmem_gym.learning.memp import build_memory
     from procmem_gym.memory import ProceduralMemory
-    from procmem_gym.runner import Rollouts
+    from procmem_gym.rollouts.runner import Rollouts
 
     report: dict = {"benchmark": "alfworld_memory", "agent": args.agent, "dtype": args.dtype or "float32"}
     with contextlib.ExitStack() as stack:

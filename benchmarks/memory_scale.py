@@ -36,8 +36,8 @@ import numpy as np
 
 import procmem_gym  # noqa: F401
 from procmem_gym import ProceduralMemory, ProceduralMemoryWrapper, Skill
-from procmem_gym.embedding import make_embedder
-from procmem_gym.retrieval import top_k
+from procmem_gym.memory.embedding import make_embedder
+from procmem_gym.memory.retrieval import top_k
 
 WORDS = (
     "guess digit peg black white code secret position swap keep drop repeat open fridge apple heat cool "

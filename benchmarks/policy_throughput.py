@@ -153,7 +153,7 @@ def equivalence(old, new, states: list[tuple[str, dict]]) -> dict:
 
 def end_to_end(policies: dict, episodes: int, num_envs: int, folder: str) -> dict:
     """Play the same seeded Mastermind run with each policy; return seconds and log digests."""
-    from procmem_gym.runner import Rollouts
+    from procmem_gym.rollouts.runner import Rollouts
 
     out = {}
     for name, policy in policies.items():

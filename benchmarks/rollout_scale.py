@@ -1,7 +1,7 @@
 """Rollout scale: ALFWorld expert episodes/s on the local sync, local async and Ray backends, same games, same run.
 
 Every configuration plays the same episodes (the same seeds, so the same games) with the
-hand-coded expert through :class:`~procmem_gym.runner.Rollouts` and the memory wrapper's
+hand-coded expert through :class:`~procmem_gym.rollouts.runner.Rollouts` and the memory wrapper's
 transition log, as ``procmem-gym run`` does:
 
 - ``local-sync-N``: one process, N envs stepped in turn (``SyncVectorEnv``; N = 1: a single env);
@@ -31,7 +31,7 @@ from procmem_gym.agents import ExpertPolicy
 from procmem_gym.envs.alfworld import copy_sample_games, prepare_games
 
 import procmem_gym  # noqa: F401  (registers the env ids)
-from procmem_gym.runner import Rollouts
+from procmem_gym.rollouts.runner import Rollouts
 
 
 def play(backend: str, num_envs: int, env_kwargs: dict, episodes: int, folder: Path) -> dict:
@@ -63,7 +63,7 @@ def play(backend: str, num_envs: int, env_kwargs: dict, episodes: int, folder: P
 
 def actor_round_trip_ms(calls: int = 300) -> float:
     """Return the median time of one call to a Ray actor that does nothing (the transport's share of a step)."""
-    from procmem_gym.raybackend import init_ray
+    from procmem_gym.rollouts.ray_backend import init_ray
 
     ray = init_ray()
 
@@ -93,7 +93,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
-    from procmem_gym.raybackend import init_ray
+    from procmem_gym.rollouts.ray_backend import init_ray
 
     init_ray(num_cpus=os.cpu_count())
     with tempfile.TemporaryDirectory() as tmp:

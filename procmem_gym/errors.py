@@ -1,15 +1,52 @@
-"""The root of every exception procmem-gym raises on purpose.
+"""The root of every exception procmem-gym raises on purpose, and the list of them all.
 
 Each project exception derives from :class:`ProcMemError` *and* keeps the builtin base it has
 always had (``MemoryFormatError`` is still a ``ValueError``, ``ModelNotFoundError`` still a
 ``FileNotFoundError``), so user code that catches the builtin keeps working. The command line
 prints a :class:`ProcMemError` as one line and exits 1; anything else is a bug and shows its
-traceback.
+traceback. Every name ends in ``Error`` (a test checks this list against the code):
+
+=============================  =====================  =================================================
+exception                      builtin base           defined in (raised by)
+=============================  =====================  =================================================
+``ProcMemError``               ``Exception``          ``procmem_gym.errors`` (the root)
+``UsageError``                 ``ValueError``         ``procmem_gym.errors`` (settings that cannot work)
+``MissingExtraError``          ``ImportError``        ``procmem_gym.errors`` (an optional extra is missing)
+``InputNotFoundError``         ``FileNotFoundError``  ``procmem_gym.errors`` (an input path is missing)
+``LogprobsUnavailableError``   ``NotImplementedError``  ``procmem_gym.errors`` (a policy without log-probabilities)
+``SkillError``                 ``ValueError``         ``procmem_gym.skills.skill``
+``ConstraintError``            ``ValueError``         ``procmem_gym.skills.constraint``
+``PatternError``               ``ValueError``         ``procmem_gym.skills.patterns``
+``MemoryFormatError``          ``ValueError``         ``procmem_gym.memory.fileformat``
+``InputFileError``             ``ValueError``         ``procmem_gym.files.reading``
+``OutputBusyError``            ``RuntimeError``       ``procmem_gym.files.locking``
+``LogFormatError``             ``ValueError``         ``procmem_gym.rollouts.transitions``
+``RunFolderError``             ``RuntimeError``       ``procmem_gym.rollouts.runfolder``
+``WorkerLostError``            ``RuntimeError``       ``procmem_gym.rollouts.ray_backend``
+``LearnError``                 ``RuntimeError``       ``procmem_gym.learning.loop``
+``TrajectoryFormatError``      ``ValueError``         ``procmem_gym.learning.memp``
+``ComparisonError``            ``ValueError``         ``procmem_gym.analysis.evaluation``
+``ReportError``                ``ValueError``         ``procmem_gym.analysis.report``
+``CommandError``               ``RuntimeError``       ``procmem_gym.cli.common``
+``AgentError``                 ``ValueError``         ``procmem_gym.agents.factory``
+``ModelNotFoundError``         ``FileNotFoundError``  ``procmem_gym.agents.hf_policy``
+``ServerError``                ``RuntimeError``       ``procmem_gym.agents.openai_policy``
+``ServerLogprobsError``        ``RuntimeError``       ``procmem_gym.agents.openai_policy`` (a LogprobsUnavailableError)
+``InvalidGuessError``          ``ValueError``         ``procmem_gym.envs.mastermind.rules``
+``ALFWorldDataError``          ``FileNotFoundError``  ``procmem_gym.envs.alfworld.data``
+=============================  =====================  =================================================
+
+Names of earlier versions still import, with a ``DeprecationWarning``: ``LogprobsUnavailable``
+(here), ``procmem_gym.agents.openai_policy.LogprobsUnavailable`` and
+``procmem_gym.envs.mastermind.InvalidGuess``.
 """
 
 from __future__ import annotations
 
-__all__ = ["ProcMemError", "UsageError", "MissingExtraError", "InputNotFoundError", "LogprobsUnavailable"]
+import warnings
+from typing import Any
+
+__all__ = ["ProcMemError", "UsageError", "MissingExtraError", "InputNotFoundError", "LogprobsUnavailableError"]
 
 
 class ProcMemError(Exception):
@@ -28,8 +65,20 @@ class InputNotFoundError(ProcMemError, FileNotFoundError):
     """An input file or folder that does not exist; the message names it."""
 
 
-class LogprobsUnavailable(ProcMemError, NotImplementedError):
+class LogprobsUnavailableError(ProcMemError, NotImplementedError):
     """A policy that cannot give the log-probabilities asked for (a server without them, a free-text action).
 
     Learners catch it and gate by paired validation rollouts instead; the report says which ran.
     """
+
+
+def renamed(module: str, old: str, new: Any) -> Any:
+    """Return ``new`` for an old exception name, with a ``DeprecationWarning`` naming the new one."""
+    warnings.warn(f"{module}.{old} is now {new.__name__}", DeprecationWarning, stacklevel=3)
+    return new
+
+
+def __getattr__(name: str) -> Any:
+    if name == "LogprobsUnavailable":
+        return renamed(__name__, name, LogprobsUnavailableError)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

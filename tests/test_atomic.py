@@ -6,7 +6,7 @@ import os
 import stat
 from pathlib import Path
 
-from procmem_gym.atomic import write_json_atomic
+from procmem_gym.files.atomic import write_json_atomic
 
 
 def test_files_written_atomically_get_the_umask_permissions(tmp_path):

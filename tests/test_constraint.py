@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from procmem_gym.envs.mastermind.rules import feedback
 
-from procmem_gym.constraint import Constraint, ConstraintError, digit_counts
-from procmem_gym.skill import Skill, SkillError
+from procmem_gym.skills.constraint import Constraint, ConstraintError, digit_counts
+from procmem_gym.skills.skill import Skill, SkillError
 
 CONSISTENT = {
     "all": [
@@ -106,7 +106,7 @@ def test_a_skill_round_trips_its_constraint_and_ids_of_old_skills_do_not_change(
 
 
 def test_agent_skills_export_and_import_keep_the_constraint(tmp_path):
-    from procmem_gym.skillmd import export_skills, import_skills, skill_to_markdown
+    from procmem_gym.skills.skillmd import export_skills, import_skills, skill_to_markdown
 
     skill = Skill.create("consistent", "a guess got feedback", "", patterns=["^Submitted"], constraint=CONSISTENT)
     text = skill_to_markdown(skill)

@@ -13,28 +13,28 @@ ROOT = Path(__file__).resolve().parents[1]
 README_BLOCKS = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
 
 MODULES = [
-    "procmem_gym.skill",
+    "procmem_gym.skills.skill",
     "procmem_gym.memory.store",
     "procmem_gym.memory.events",
-    "procmem_gym.runner",
+    "procmem_gym.rollouts.runner",
     "procmem_gym.envs.families",
-    "procmem_gym.patterns",
-    "procmem_gym.retrieval",
-    "procmem_gym.embedding",
-    "procmem_gym.wrapper",
+    "procmem_gym.skills.patterns",
+    "procmem_gym.memory.retrieval",
+    "procmem_gym.memory.embedding",
+    "procmem_gym.wrappers.single",
     "procmem_gym.envs.mastermind.env",
     "procmem_gym.envs.mastermind.vector",
     "procmem_gym.envs.mastermind.rules",
     "procmem_gym.agents.mastermind_solver",
     "procmem_gym.agents.random_policy",
     "procmem_gym.agents.prompts",
-    "procmem_gym.constraint",
-    "procmem_gym.evaluation",
+    "procmem_gym.skills.constraint",
+    "procmem_gym.analysis.evaluation",
     "procmem_gym.learning.gate",
-    "procmem_gym.safeio",
+    "procmem_gym.files.reading",
     "procmem_gym.agents.openai_policy",
     "procmem_gym.agents.hf_policy",
-    "procmem_gym.episode",
+    "procmem_gym.wrappers.episode",
 ]
 
 

@@ -4,21 +4,21 @@ one line and lets anything else show its traceback."""
 from __future__ import annotations
 
 import pytest
+from procmem_gym.agents.factory import AgentError
 from procmem_gym.agents.hf_policy import ModelNotFoundError
 from procmem_gym.agents.openai_policy import ServerError
 from procmem_gym.envs.alfworld import ALFWorldDataError
-from procmem_gym.envs.mastermind.rules import InvalidGuess
+from procmem_gym.envs.mastermind.rules import InvalidGuessError
 
 from procmem_gym import MemoryFormatError, ProcMemError, SkillError
 from procmem_gym.cli import main as cli_main
-from procmem_gym.cli.agents import AgentError
 from procmem_gym.cli.common import CommandError
 from procmem_gym.errors import InputNotFoundError, MissingExtraError, UsageError
 from procmem_gym.learning.loop import LearnError
 from procmem_gym.learning.memp import TrajectoryFormatError
-from procmem_gym.patterns import PatternError
-from procmem_gym.runfolder import RunFolderError
-from procmem_gym.transitions import LogFormatError
+from procmem_gym.rollouts.runfolder import RunFolderError
+from procmem_gym.rollouts.transitions import LogFormatError
+from procmem_gym.skills.patterns import PatternError
 
 
 @pytest.mark.parametrize(
@@ -30,7 +30,7 @@ from procmem_gym.transitions import LogFormatError
         (LogFormatError, ValueError),
         (AgentError, ValueError),
         (UsageError, ValueError),
-        (InvalidGuess, ValueError),
+        (InvalidGuessError, ValueError),
         (TrajectoryFormatError, ValueError),
         (ModelNotFoundError, FileNotFoundError),
         (ALFWorldDataError, FileNotFoundError),

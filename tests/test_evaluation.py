@@ -10,11 +10,11 @@ import pytest
 from procmem_gym.agents import RandomPolicy
 
 from procmem_gym import ProceduralMemory
+from procmem_gym.analysis.evaluation import ComparisonError, bootstrap_ci, compare, mcnemar_p
 from procmem_gym.cli.main import main
-from procmem_gym.evaluation import ComparisonError, bootstrap_ci, compare, mcnemar_p
-from procmem_gym.runner import Rollouts
-from procmem_gym.skill import Skill
-from procmem_gym.transitions import EpisodeRecord
+from procmem_gym.rollouts.runner import Rollouts
+from procmem_gym.rollouts.transitions import EpisodeRecord
+from procmem_gym.skills.skill import Skill
 
 CONSISTENT = {
     "all": [

@@ -13,9 +13,9 @@ import pytest
 
 from procmem_gym import ProceduralMemory
 from procmem_gym.cli.main import main
-from procmem_gym.locking import exclusive
+from procmem_gym.files.locking import exclusive
 from procmem_gym.memory.fileformat import MemoryFormatError
-from procmem_gym.skill import Skill
+from procmem_gym.skills.skill import Skill
 
 CLI = [sys.executable, "-m", "procmem_gym.cli.main"]
 
@@ -218,7 +218,7 @@ def test_two_runs_into_one_folder_at_once_leave_one_whole_run(tmp_path):
     assert sorted(code == 0 for code, _ in results) == [False, True], results
     refused = next(err for code, err in results if code != 0)
     assert "Traceback" not in refused and ("another procmem-gym process" in refused or "already holds" in refused)
-    from procmem_gym.transitions import EpisodeRecord, read_log
+    from procmem_gym.rollouts.transitions import EpisodeRecord, read_log
 
     seed = json.loads((out / "config.json").read_text())["seed"]
     records = [r for r in read_log(out / "transitions.jsonl") if isinstance(r, EpisodeRecord)]
@@ -240,7 +240,7 @@ def test_an_action_that_is_not_text_is_an_invalid_move_and_the_log_stays_whole(t
     import gymnasium as gym
 
     from procmem_gym import ProceduralMemoryWrapper
-    from procmem_gym.transitions import Transition, read_log
+    from procmem_gym.rollouts.transitions import Transition, read_log
 
     log = tmp_path / "t.jsonl"
     env = ProceduralMemoryWrapper(gym.make("procmem_gym/Mastermind-v0"), log_path=log)
@@ -310,7 +310,7 @@ def test_alfworld_prepare_skips_malformed_games_with_their_reason_and_goes_on(tm
 def test_a_full_disk_stops_with_one_line_and_keeps_every_finished_episode(tmp_path, monkeypatch, capsys):
     import errno
 
-    from procmem_gym.transitions import EpisodeRecord, TransitionLog, read_log
+    from procmem_gym.rollouts.transitions import EpisodeRecord, TransitionLog, read_log
 
     original = TransitionLog.write_episode
     written = {"episodes": 0}

@@ -13,15 +13,15 @@ from procmem_gym.agents import RandomPolicy
 
 from procmem_gym.cli.main import main
 from procmem_gym.errors import MissingExtraError
-from procmem_gym.runner import Rollouts
-from procmem_gym.transitions import EpisodeRecord, read_log
+from procmem_gym.rollouts.runner import Rollouts
+from procmem_gym.rollouts.transitions import EpisodeRecord, read_log
 
 ray = pytest.importorskip("ray")
 
 
 @pytest.fixture(scope="module")
 def local_ray():
-    from procmem_gym.raybackend import init_ray
+    from procmem_gym.rollouts.ray_backend import init_ray
 
     started = not ray.is_initialized()
     init_ray(num_cpus=2)
@@ -122,7 +122,7 @@ def test_a_killed_worker_is_replaced_and_every_episode_counts_once(local_ray, tm
 
 
 def test_without_ray_the_message_names_the_extra(monkeypatch):
-    from procmem_gym.raybackend import ray_module
+    from procmem_gym.rollouts.ray_backend import ray_module
 
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(MissingExtraError, match=r"procmem-gym\[ray\]"):
@@ -139,7 +139,7 @@ def test_the_policy_can_run_in_a_ray_actor_with_the_same_result(local_ray, tmp_p
 
 
 def test_a_policy_in_an_actor_forwards_what_the_learner_uses(local_ray):
-    from procmem_gym.raybackend import RayPolicy
+    from procmem_gym.rollouts.ray_backend import RayPolicy
 
     policy = RayPolicy({"name": "solver", "env_id": "procmem_gym/Mastermind-v0", "action_space": None, "seed": 0})
     assert policy.name == "solver" and hasattr(policy, "act_batch") and not hasattr(policy, "action_logprobs")

@@ -9,8 +9,9 @@ from gymnasium import spaces
 from procmem_gym.agents import BasePolicy, RandomPolicy
 
 from procmem_gym import ProceduralMemory, ProceduralMemoryWrapper, Skill
-from procmem_gym.runner import Rollouts, run_episodes, run_vector_episodes
-from procmem_gym.transitions import Transition, read_log
+from procmem_gym.rollouts.runner import Rollouts, run_episodes, run_vector_episodes
+from procmem_gym.rollouts.transitions import Transition, read_log
+from procmem_gym.wrappers.episode import Bookkeeping
 
 
 class EchoEnv(gym.Env):
@@ -77,10 +78,10 @@ def test_an_injected_step_shows_in_the_llm_policys_next_prompt(tiny_model_dir, m
 
 
 def test_vector_runner_asks_only_sub_envs_that_need_the_policy():
-    from procmem_gym.vector_wrapper import ProceduralMemoryVectorWrapper
+    from procmem_gym.wrappers.vector import ProceduralMemoryVectorWrapper
 
     vec = gym.vector.SyncVectorEnv([EchoEnv for _ in range(3)])
-    env = ProceduralMemoryWrapper(vec, look_memory(), mode="inject", episode_limit=5)
+    env = ProceduralMemoryVectorWrapper(vec, look_memory(), mode="inject", bookkeeping=Bookkeeping(episode_limit=5))
     assert isinstance(env, ProceduralMemoryVectorWrapper)
     policy = Counting()
     records = run_vector_episodes(env, policy, 5)

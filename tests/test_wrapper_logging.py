@@ -9,7 +9,7 @@ import pytest
 from procmem_gym.agents import MastermindSolver
 
 from procmem_gym import ProceduralMemoryWrapper
-from procmem_gym.transitions import EpisodeRecord, LogFormatError, Transition, read_log, repair_log
+from procmem_gym.rollouts.transitions import EpisodeRecord, LogFormatError, Transition, read_log, repair_log
 
 
 def test_log_holds_every_transition_and_one_line_per_episode(tmp_path):

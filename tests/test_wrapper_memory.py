@@ -12,9 +12,9 @@ from gymnasium.wrappers import RecordEpisodeStatistics
 from procmem_gym.agents import BasePolicy, RandomPolicy
 
 from procmem_gym import ProceduralMemory, ProceduralMemoryWrapper, Skill
-from procmem_gym.runner import run_episodes, summarize
-from procmem_gym.transitions import EpisodeRecord, Transition, read_log
-from procmem_gym.vector_wrapper import ProceduralMemoryVectorWrapper
+from procmem_gym.rollouts.runner import run_episodes, summarize
+from procmem_gym.rollouts.transitions import EpisodeRecord, Transition, read_log
+from procmem_gym.wrappers.vector import ProceduralMemoryVectorWrapper
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "mastermind-v0-memory.json"
 ZERO_BLACK = r"Feedback: 0 black peg\(s\), 4 white"
@@ -169,7 +169,7 @@ def test_vector_env_logs_every_sub_env_episode(tmp_path):
     log = tmp_path / "v.jsonl"
     memory = ProceduralMemory.load(EXAMPLE)
     venv = gym.make_vec("procmem_gym/Mastermind-v0", num_envs=4, vectorization_mode="vector_entry_point")
-    env = ProceduralMemoryWrapper(venv, memory, mode="inject", log_path=log)
+    env = ProceduralMemoryVectorWrapper(venv, memory, mode="inject", log_path=log)
     assert isinstance(env, ProceduralMemoryVectorWrapper)
     obs, info = env.reset(seed=0)
     assert all(p["next_action"] == "[1 2 3 4]" for p in info["procmem"])
@@ -195,7 +195,7 @@ def test_vector_env_logs_every_sub_env_episode(tmp_path):
 
 def test_sync_vector_env_works_too():
     venv = gym.make_vec("procmem_gym/Mastermind-v0", num_envs=2, vectorization_mode="sync")
-    env = ProceduralMemoryWrapper(venv, ProceduralMemory.load(EXAMPLE), mode="guide")
+    env = ProceduralMemoryVectorWrapper(venv, ProceduralMemory.load(EXAMPLE), mode="guide")
     obs, info = env.reset(seed=1)
     assert info["procmem"][0]["guidance"].startswith("Open with [1 2 3 4]")
     env.step(["[1 2 3 4]", "[1 2 3 5]"])
@@ -214,7 +214,7 @@ def test_vector_inject_converts_skill_actions_for_non_text_envs(tmp_path):
             max_steps=1,
         )
     )
-    env = ProceduralMemoryWrapper(
+    env = ProceduralMemoryVectorWrapper(
         gym.make_vec("CartPole-v1", num_envs=2, vectorization_mode="sync"),
         memory,
         mode="inject",

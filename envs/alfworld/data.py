@@ -148,7 +148,7 @@ GAME_LIMIT = 64 << 20
 
 def read_traj_data(path: Path) -> dict[str, Any]:
     """Return a ``traj_data.json`` checked for what the engine reads; raise :class:`ALFWorldDataError` naming it."""
-    from procmem_gym.safeio import InputFileError, read_text
+    from procmem_gym.files.reading import InputFileError, read_text
 
     try:
         data = json.loads(read_text(path, TRAJ_LIMIT, "traj_data.json"))
@@ -186,7 +186,7 @@ def scan_split(root: Path) -> list[GameEntry]:
 
 
 def _read_solvable(game: Path) -> bool | None:
-    from procmem_gym.safeio import InputFileError, read_text
+    from procmem_gym.files.reading import InputFileError, read_text
 
     try:
         data = json.loads(read_text(game, GAME_LIMIT, "game file"))

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from procmem_gym.errors import MissingExtraError
-from procmem_gym.safeio import read_text
+from procmem_gym.files.reading import read_text
 
 from .data import (
     GAME_FILE,
@@ -200,7 +200,7 @@ def _prepare_one(
     max_expert_steps: int,
     entry: PreparedGame,
 ) -> str | None:
-    from procmem_gym.atomic import write_text_atomic
+    from procmem_gym.files.atomic import write_text_atomic
 
     if unsupported_folder(folder):
         entry.reason = "movable receptacles and sliced objects are not supported by ALFWorld's text engine"

@@ -9,7 +9,7 @@ import gymnasium as gym
 from gymnasium import spaces
 
 from . import messages
-from .rules import MAX_ACTION_CHARS, InvalidGuess, MastermindRules, completion, feedback, format_guess
+from .rules import MAX_ACTION_CHARS, InvalidGuessError, MastermindRules, completion, feedback, format_guess
 
 #: Parsed actions are cached (agents repeat the same strings); the cache is bounded.
 _PARSE_CACHE_SIZE = 8192
@@ -100,7 +100,7 @@ class MastermindEnv(gym.Env[str, str]):
         self.action_space = spaces.Text(max_length=MAX_ACTION_CHARS, min_length=0, charset=messages.CHARSET)
         self._example = self.rules.example()
         self._prompt = messages.prompt(self.rules)
-        # action text -> (guess, canonical text) or the InvalidGuess reason
+        # action text -> (guess, canonical text) or the InvalidGuessError reason
         self._parsed: dict[str, tuple[tuple[int, ...], str] | str] = {}
         self.secret: tuple[int, ...] = ()
         self._secret_set: frozenset[int] = frozenset()
@@ -177,7 +177,7 @@ class MastermindEnv(gym.Env[str, str]):
         try:
             guess = self.rules.parse(action)
             result: tuple[tuple[int, ...], str] | str = (guess, format_guess(guess))
-        except InvalidGuess as err:
+        except InvalidGuessError as err:
             result = str(err)
         if cacheable:
             if len(self._parsed) >= _PARSE_CACHE_SIZE:

@@ -20,7 +20,7 @@ from procmem_gym.errors import ProcMemError
 
 __all__ = [
     "MastermindRules",
-    "InvalidGuess",
+    "InvalidGuessError",
     "feedback",
     "feedback_many",
     "feedback_rows",
@@ -39,7 +39,7 @@ _SPLIT_RE = re.compile(r"[,\s]+", re.ASCII)
 MAX_ACTION_CHARS = 4096
 
 
-class InvalidGuess(ProcMemError, ValueError):
+class InvalidGuessError(ProcMemError, ValueError):
     """A guess the rules do not accept; the message is the reason shown to the player."""
 
 
@@ -88,29 +88,31 @@ class MastermindRules:
         return format_guess([i % self.num_digits + 1 for i in range(self.code_length)])
 
     def parse(self, action: object) -> tuple[int, ...]:
-        """Return the guess in ``action`` as a tuple of ints, or raise :class:`InvalidGuess` with the reason."""
+        """Return the guess in ``action`` as a tuple of ints, or raise :class:`InvalidGuessError` with the reason."""
         if not isinstance(action, str):
-            raise InvalidGuess(f"the action must be a string, got {type(action).__name__}.")
+            raise InvalidGuessError(f"the action must be a string, got {type(action).__name__}.")
         if len(action) > MAX_ACTION_CHARS:
-            raise InvalidGuess(f"the action is too long ({len(action)} characters, at most {MAX_ACTION_CHARS}).")
+            raise InvalidGuessError(f"the action is too long ({len(action)} characters, at most {MAX_ACTION_CHARS}).")
         try:
             action.encode("utf-8")
         except UnicodeEncodeError:
-            raise InvalidGuess("the action is not valid text (it holds an unpaired surrogate).") from None
+            raise InvalidGuessError("the action is not valid text (it holds an unpaired surrogate).") from None
         match = _GUESS_RE.search(action)
         if match is None:
-            raise InvalidGuess("you did not respond with a space-separated list of numbers wrapped in square brackets.")
+            raise InvalidGuessError(
+                "you did not respond with a space-separated list of numbers wrapped in square brackets."
+            )
         tokens = _SPLIT_RE.split(match.group(1))
         if len(tokens) != self.code_length:
-            raise InvalidGuess(f"the guess should contain exactly {self.code_length} numbers, got {len(tokens)}.")
+            raise InvalidGuessError(f"the guess should contain exactly {self.code_length} numbers, got {len(tokens)}.")
         # A long token is out of range whatever it says; this also keeps int() cheap.
         if any(len(tok) > 3 for tok in tokens):
-            raise InvalidGuess(f"all numbers must be between 1 and {self.num_digits}.")
+            raise InvalidGuessError(f"all numbers must be between 1 and {self.num_digits}.")
         guess = tuple(int(tok) for tok in tokens)
         if any(d < 1 or d > self.num_digits for d in guess):
-            raise InvalidGuess(f"all numbers must be between 1 and {self.num_digits}.")
+            raise InvalidGuessError(f"all numbers must be between 1 and {self.num_digits}.")
         if not self.allow_repeats and len(set(guess)) != len(guess):
-            raise InvalidGuess("duplicate numbers are not allowed.")
+            raise InvalidGuessError("duplicate numbers are not allowed.")
         return guess
 
     def codes(self) -> np.ndarray:

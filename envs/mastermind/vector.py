@@ -20,7 +20,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from . import messages
-from .rules import MAX_ACTION_CHARS, CodeBook, InvalidGuess, MastermindRules, digit_counts, format_guess
+from .rules import MAX_ACTION_CHARS, CodeBook, InvalidGuessError, MastermindRules, digit_counts, format_guess
 
 
 class MastermindVectorEnv(VectorEnv):
@@ -307,7 +307,7 @@ class MastermindVectorEnv(VectorEnv):
         for i in np.flatnonzero(active).tolist():
             try:
                 guesses[i] = parse(actions[i])
-            except InvalidGuess as err:
+            except InvalidGuessError as err:
                 why[i] = str(err)
         return guesses, why
 
@@ -392,6 +392,6 @@ def _reason(rules: MastermindRules, row: list[int]) -> str:
     """Return why a row of digits is not a valid guess (the single env's wording)."""
     try:
         rules.parse(format_guess(max(d, 0) for d in row))
-    except InvalidGuess as err:
+    except InvalidGuessError as err:
         return str(err)
     raise AssertionError(f"{row} is a valid guess")  # pragma: no cover - callers pass invalid rows only

@@ -105,9 +105,9 @@ def prepare_main(args: argparse.Namespace, console: Console) -> int:
 
 def generate_main(args: argparse.Namespace, console: Console) -> int:
     """Generate games; print games per split and task type, and the rate."""
-    from procmem_gym.atomic import write_text_atomic
     from procmem_gym.envs.alfworld.data import TASK_TYPE_ALIASES, TASK_TYPES
     from procmem_gym.envs.alfworld.generate import generate_games
+    from procmem_gym.files.atomic import write_text_atomic
 
     counts = {"train": args.train, "valid_seen": args.valid_seen, "valid_unseen": args.valid_unseen}
     with Progress(

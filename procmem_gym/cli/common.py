@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from procmem_gym.errors import ProcMemError
-from procmem_gym.runner import Rollouts, RunSummary
+from procmem_gym.rollouts.runner import Rollouts, RunSummary
 
 __all__ = [
     "CommandError",
@@ -137,7 +137,7 @@ def add_backend_options(p: argparse.ArgumentParser) -> None:
 
 def policy_where(args: argparse.Namespace, action_space: Any, console: Any = None) -> Any:
     """Return the ``--agent`` policy of a run or learn command, here or in a Ray actor (``--policy-on ray``)."""
-    from procmem_gym.cli.agents import make_policy, server_options
+    from procmem_gym.agents.factory import make_policy, server_options
 
     spec = {
         "name": args.agent,
@@ -150,7 +150,7 @@ def policy_where(args: argparse.Namespace, action_space: Any, console: Any = Non
         "avoid_repeats": not getattr(args, "allow_repeats", False),
     }
     if getattr(args, "policy_on", "driver") == "ray":
-        from procmem_gym.raybackend import RayPolicy
+        from procmem_gym.rollouts.ray_backend import RayPolicy
 
         return RayPolicy(spec, address=args.ray_address)
     return make_policy(**spec, console=console)

@@ -8,7 +8,7 @@ import json
 from rich.console import Console
 from rich.table import Table
 
-from procmem_gym.evaluation import PairedComparison, compare, records_of
+from procmem_gym.analysis.evaluation import PairedComparison, compare, records_of
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -15,10 +15,9 @@ from typing import Any
 from rich.console import Console, Group
 from rich.table import Table
 
+from procmem_gym.agents.factory import AGENTS_HELP, make_policy
 from procmem_gym.agents.policy import Policy
 from procmem_gym.agents.prompts import template_for
-from procmem_gym.atomic import write_json_atomic
-from procmem_gym.cli.agents import AGENTS_HELP, make_policy
 from procmem_gym.cli.common import (
     CommandError,
     add_backend_options,
@@ -33,15 +32,14 @@ from procmem_gym.cli.common import (
     seed_value,
 )
 from procmem_gym.errors import InputNotFoundError
+from procmem_gym.files.atomic import write_json_atomic
+from procmem_gym.files.locking import exclusive
 from procmem_gym.learning.loop import Learner, resume_point
-from procmem_gym.locking import exclusive
 from procmem_gym.memory import ProceduralMemory, count_tokens
-from procmem_gym.runner import Rollouts
-from procmem_gym.transitions import Episode
+from procmem_gym.rollouts.runner import Rollouts
+from procmem_gym.rollouts.transitions import Episode
 
 EVAL_SEED = 100_000  # evaluation episodes never share seeds with training episodes
-#: Kept for scripts that import it: the error of a learning run that cannot start as asked.
-LearnError = CommandError
 
 
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:
@@ -119,7 +117,7 @@ def build_cmd(args: argparse.Namespace, console: Console) -> int:
     path = Path(args.trajectories)
     episodes = _episodes_from(path)
     if not episodes:
-        raise LearnError(f"{path}: no finished episode in the file")
+        raise CommandError(f"{path}: no finished episode in the file")
     out = Path(args.memory)
     with exclusive(out, "memory file"):  # a second build into the same file is refused, not merged away
         memory = (
@@ -220,7 +218,7 @@ def learn_cmd(args: argparse.Namespace, console: Console) -> int:
     """Learn memory online, then compare no memory with the learned memory (the folder and memory file locked)."""
     out = Path(args.out)
     if out.exists() and not out.is_dir():
-        raise LearnError(f"--out {out} is a file, not a folder")
+        raise CommandError(f"--out {out} is a file, not a folder")
     out.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as locks:
         locks.enter_context(exclusive(out, "run folder", folder=True))

@@ -8,10 +8,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from procmem_gym.locking import exclusive
+from procmem_gym.files.locking import exclusive
 from procmem_gym.memory import ProceduralMemory
-from procmem_gym.skill import Skill
-from procmem_gym.skillmd import export_skills, import_skills
+from procmem_gym.skills.skill import Skill
+from procmem_gym.skills.skillmd import export_skills, import_skills
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -41,7 +41,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _short(text: str, limit: int = 60) -> str:
-    from procmem_gym.report import short_label
+    from procmem_gym.analysis.report import short_label
 
     return short_label(text, limit)  # quoted observations elided, then cut
 
@@ -105,7 +105,7 @@ def diff_cmd(args: argparse.Namespace, console: Console) -> int:
 
 def plot_cmd(args: argparse.Namespace, console: Console) -> int:
     """Write the evolution plot: skills and mean score per iteration, uses per skill."""
-    from procmem_gym.plotting import plot_memory
+    from procmem_gym.analysis.memory_plot import plot_memory
 
     memory = ProceduralMemory.load(args.file)
     plot_memory(memory, args.out, title=Path(args.file).name)

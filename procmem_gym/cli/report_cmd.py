@@ -19,7 +19,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def main(args: argparse.Namespace, console: Console) -> int:
     """Write the report; print where it is."""
-    from procmem_gym.report import write_report
+    from procmem_gym.analysis.report import write_report
 
     path = write_report(args.runs, args.out)
     console.print(f"report: {path}")

@@ -10,8 +10,7 @@ from typing import Any
 
 from rich.console import Console
 
-from procmem_gym.atomic import write_json_atomic
-from procmem_gym.cli.agents import AGENTS_HELP
+from procmem_gym.agents.factory import AGENTS_HELP
 from procmem_gym.cli.common import (
     CommandError,
     add_backend_options,
@@ -26,17 +25,16 @@ from procmem_gym.cli.common import (
     seed_value,
     summary_table,
 )
-from procmem_gym.episode import MODES, retrieval_settings
-from procmem_gym.locking import exclusive
+from procmem_gym.files.atomic import write_json_atomic
+from procmem_gym.files.locking import exclusive
 from procmem_gym.memory import ProceduralMemory
-from procmem_gym.runfolder import check_resume, read_json
-from procmem_gym.runner import RunSummary, Stopwatch, summarize
-from procmem_gym.transitions import EpisodeRecord, read_log, repair_log
+from procmem_gym.rollouts.runfolder import check_resume, read_json
+from procmem_gym.rollouts.runner import RunSummary, Stopwatch, summarize
+from procmem_gym.rollouts.transitions import EpisodeRecord, read_log, repair_log
+from procmem_gym.wrappers.episode import MODES, retrieval_settings
 
 #: Settings a resumed run must share with the run it continues (others would play other episodes).
 RESUME_KEYS = ("env", "agent", "seed", "mode", "memory", "env_kwargs", "retrieval", "num_envs")
-#: Kept for scripts that import it: the error of a run that cannot start as asked.
-RunError = CommandError
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

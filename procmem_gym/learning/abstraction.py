@@ -16,8 +16,9 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from procmem_gym.envs.families import GENERIC, EnvFamily
 from procmem_gym.learning.experience import Episode
-from procmem_gym.skill import LIMITS, Skill
+from procmem_gym.skills.skill import LIMITS, Skill
 
 __all__ = ["Rule", "abstract_step", "mine_rules", "rule_skill", "first_line"]
 
@@ -143,7 +144,7 @@ def rule_skill(rule: Rule, method: str, env: str | None = None, agent: str | Non
 
 
 def decisions_of(
-    episodes: Sequence[Episode], min_return: float | None = None, free_only: bool = True
+    episodes: Sequence[Episode], min_return: float | None = None, free_only: bool = True, family: EnvFamily = GENERIC
 ) -> list[tuple[str, str, float]]:
     """Return ``(observation, action, return)`` of the logged decisions (of episodes above ``min_return``).
 
@@ -157,7 +158,7 @@ def decisions_of(
         for tr in e.transitions:
             if free_only and tr.skill is not None:
                 continue
-            if tr.info.get("invalid_reason"):
+            if family.invalid_key and tr.info.get(family.invalid_key):
                 continue
             out.append((tr.observation, tr.action, e.return_))
     return out

@@ -1,7 +1,7 @@
 """Constraint candidates mined from contrast: statements that hold for better actions and fail for worse ones.
 
 In one situation class (:mod:`procmem_gym.learning.situations`) the search space is the
-constraint language itself (:mod:`procmem_gym.constraint`): for every list slot of the class —
+constraint language itself (:mod:`procmem_gym.skills.constraint`): for every list slot of the class —
 of its first line, or of each line of a listing (``for_each``) — every count (``same_position``,
 ``in_common``, ``member_of``), every comparison (``==``, ``<=``, ``>=``) and every value (a number
 slot of the same line, a sum of two, or a small constant). Each statement is checked on the
@@ -19,9 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from procmem_gym.constraint import KINDS, Constraint
-from procmem_gym.patterns import search
-from procmem_gym.skill import LIMITS, Skill
+from procmem_gym.skills.constraint import KINDS, Constraint
+from procmem_gym.skills.patterns import search
+from procmem_gym.skills.skill import LIMITS, Skill
 
 from .situations import Situation, listing_classes, situation_of
 

@@ -5,7 +5,7 @@ single or a vector env alike) and decodes as a user would run it (the policy's o
 greedy for LLM agents by default). Rows (DESIGN.md section 5): no memory; the learned memory;
 the random agent with the learned memory (how much comes from the memory executing rather than
 the model); and the env's reference agent (the solver or the expert: the ceiling). Each row is
-compared with no memory episode by episode (:mod:`procmem_gym.evaluation`).
+compared with no memory episode by episode (:mod:`procmem_gym.analysis.evaluation`).
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from procmem_gym.agents.policy import Policy
-from procmem_gym.evaluation import PairedComparison, compare
+from procmem_gym.analysis.evaluation import PairedComparison, compare
 from procmem_gym.memory import ProceduralMemory
-from procmem_gym.runner import Rollouts, summarize
-from procmem_gym.transitions import EpisodeRecord
+from procmem_gym.rollouts.runner import Rollouts, summarize
+from procmem_gym.rollouts.transitions import EpisodeRecord
 
 __all__ = ["Row", "RowResult", "evaluate_rows"]
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from procmem_gym.errors import UsageError
-from procmem_gym.transitions import Episode, Transition, group_episodes, read_log
+from procmem_gym.rollouts.transitions import Episode, Transition, group_episodes, read_log
 
 __all__ = [
     "Episode",

@@ -24,12 +24,12 @@ from typing import Any
 import numpy as np
 
 from procmem_gym.agents.policy import Policy
-from procmem_gym.atomic import write_json_atomic
 from procmem_gym.errors import ProcMemError
+from procmem_gym.files.atomic import write_json_atomic
 from procmem_gym.memory import ProceduralMemory
-from procmem_gym.runfolder import check_resume, read_json
-from procmem_gym.runner import Rollouts
-from procmem_gym.transitions import Episode, EpisodeRecord
+from procmem_gym.rollouts.runfolder import check_resume, read_json
+from procmem_gym.rollouts.runner import Rollouts
+from procmem_gym.rollouts.transitions import Episode, EpisodeRecord
 
 __all__ = ["Learner", "IterationReport", "LearnError", "resume_point"]
 

@@ -29,15 +29,15 @@ from typing import Any
 
 import numpy as np
 
-from procmem_gym.episode import source_key
+from procmem_gym.envs.families import GENERIC, EnvFamily, family_of
 from procmem_gym.errors import ProcMemError, UsageError
 from procmem_gym.learning.abstraction import decisions_of, first_line, mine_rules, rule_skill
 from procmem_gym.learning.experience import Episode, group_episodes
 from procmem_gym.learning.procedures import procedure_skills, task_scripts
 from procmem_gym.memory import ProceduralMemory
-from procmem_gym.skill import LIMITS, Skill
-from procmem_gym.tracking import task_of
-from procmem_gym.transitions import EpisodeRecord, Transition
+from procmem_gym.rollouts.transitions import EpisodeRecord, Transition
+from procmem_gym.skills.skill import LIMITS, Skill
+from procmem_gym.wrappers.tracking import task_of
 
 __all__ = ["STRATEGIES", "UPDATES", "build_memory", "trajectory_skill", "apply_update", "load_eto", "retrieve_avg_fact"]
 
@@ -51,32 +51,32 @@ class TrajectoryFormatError(ProcMemError, ValueError):
 UPDATES = ("vanilla", "validation", "adjustment")
 
 
-def task_query(episode: Episode) -> str:
+def task_query(episode: Episode, family: EnvFamily = GENERIC) -> str:
     """Return the task of an episode: the task its first observation states, else that observation (cut).
 
-    MemP keys a memory by its task; ALFWorld's first observation is the room, then "Your task is
-    to: ...", and keying by the whole of it would retrieve by room rather than by task.
+    MemP keys a memory by its task; a text game's first observation describes the room, then
+    states the task, and keying by the whole of it would retrieve by room rather than by task.
     """
     if not episode.transitions:
         return ""
     first = episode.transitions[0].observation
-    return task_of(first)[: LIMITS["text"]]
+    return task_of(first, family)[: LIMITS["text"]]
 
 
-def states_task(episode: Episode) -> bool:
-    """Return whether an episode's first observation states its task ("Your task is to: ...")."""
+def states_task(episode: Episode, family: EnvFamily = GENERIC) -> bool:
+    """Return whether an episode's first observation states its task (as the env's family phrases it)."""
     if not episode.transitions:
         return False
     first = episode.transitions[0].observation
-    return task_of(first) != first
+    return task_of(first, family) != first
 
 
-def episode_source(episode: Episode) -> list[str]:
-    """Return the game an episode played (``info["gamefile"]``, location-independent), if it says."""
+def episode_source(episode: Episode, family: EnvFamily = GENERIC) -> list[str]:
+    """Return the game an episode played (location-independent), if its info says."""
     for tr in episode.transitions[:1] + episode.transitions[-1:]:
-        game = (tr.info or {}).get("gamefile")
-        if isinstance(game, str) and game:
-            return [source_key(game)]
+        source = family.source_in(tr.info or {})
+        if source is not None:
+            return [source]
     return []
 
 
@@ -94,14 +94,14 @@ def trajectory_skill(episode: Episode, env: str | None = None, agent: str | None
     # long-running skill would keep the situation rules (checked first) from firing.
     return Skill.create(
         f"trajectory of episode {episode.record.episode} ({verdict})",
-        task_query(episode),
+        task_query(episode, family_of(env)),
         "A past attempt at this task that " + verdict + ":\n" + "\n".join(lines),
         termination="one step later",
         max_steps=1,
         method="memp:trajectory",
         env=env,
         agent=agent,
-        sources=episode_source(episode),
+        sources=episode_source(episode, family_of(env)),
     )
 
 
@@ -126,20 +126,23 @@ def script_skills(
     min_consistency: float = 0.8,
 ) -> list[Skill]:
     """Return abstract procedures: mined situation -> action rules, plus LLM-written procedures with ``writer``."""
+    family = family_of(env)
     good = [e for e in episodes if e.record.success]
-    tasked = [e for e in good if states_task(e)]
+    tasked = [e for e in good if states_task(e, family)]
     # Tasks stated in text get procedures with slots (rules over concrete names would not transfer).
     skills = procedure_skills(tasked, env, agent, min_support) + task_scripts(tasked, env, agent)
     skills += [
         rule_skill(r, "memp:script", env, agent)
         for r in mine_rules(
-            decisions_of([e for e in good if not states_task(e)], free_only=False), min_support, min_consistency
+            decisions_of([e for e in good if not states_task(e, family)], False, family=family),
+            min_support,
+            min_consistency,
         )
     ]
     if writer is not None and good:
         by_task: dict[str, Episode] = {}
         for e in good:
-            by_task.setdefault(task_query(e), e)
+            by_task.setdefault(task_query(e, family), e)
         prompts = [
             SCRIPT_PROMPT.format(task=task[:1500], steps="\n".join(f"- {tr.action}" for tr in e.transitions)[:2000])
             for task, e in by_task.items()
@@ -183,7 +186,7 @@ def build_memory(
         skills += script_skills(episodes, writer, env, agent, min_support)
     if strategy in ("trajectory", "proceduralization"):
         skills += [trajectory_skill(e, env, agent) for e in chosen]
-    if any(states_task(e) for e in chosen) and "retrieval" not in memory.meta:
+    if any(states_task(e, family_of(env)) for e in chosen) and "retrieval" not in memory.meta:
         # MemP's retrieval, as published: by the task, top 10, squared L2 distance <= 0.5 (cosine >= 0.75),
         # once per episode, kept in the prompt for the whole episode
         memory.meta["retrieval"] = {"scope": "episode", "top_k": 10, "threshold": 0.75}

@@ -14,10 +14,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from procmem_gym.envs.families import family_of
 from procmem_gym.learning.loop import Learner
 from procmem_gym.learning.memp import apply_update, states_task
 from procmem_gym.learning.procedures import procedure_skills
-from procmem_gym.transitions import Episode
+from procmem_gym.rollouts.transitions import Episode
 
 __all__ = ["MempConfig", "MempLearner"]
 
@@ -55,7 +56,7 @@ class MempLearner(Learner):
         self._baseline = baseline
         for episode in episodes:
             apply_update(self.memory, episode, update, writer=writer, env=self.env_id, agent=agent, baseline=baseline)
-        won = [e for e in episodes if e.record.success and states_task(e)]
+        won = [e for e in episodes if e.record.success and states_task(e, family_of(self.env_id))]
         if won:
             covered = {p for skill in self.memory for p in skill.activation.patterns}
             for skill in procedure_skills(won, self.env_id, agent, min_support=1, method="memp:online"):

@@ -35,17 +35,18 @@ from typing import Any
 import numpy as np
 
 from procmem_gym.agents.policy import Policy
-from procmem_gym.errors import LogprobsUnavailable
+from procmem_gym.envs.families import COMMANDS_KEY
+from procmem_gym.errors import LogprobsUnavailableError
 from procmem_gym.learning.contrast import Candidate, Labelled, candidate_skill, mine_by_advantage, mine_constraints
 from procmem_gym.learning.experience import Decision, decisions, group_advantages
 from procmem_gym.learning.gate import Confirmation, GateDecision, PairedConfirmation, PPOGate
 from procmem_gym.learning.loop import IterationReport, Learner
 from procmem_gym.learning.situations import first_line
 from procmem_gym.memory import ProceduralMemory
-from procmem_gym.patterns import search
-from procmem_gym.skill import LIMITS, Skill
-from procmem_gym.tracking import SkillTracker, fill
-from procmem_gym.transitions import Episode
+from procmem_gym.rollouts.transitions import Episode
+from procmem_gym.skills.patterns import search
+from procmem_gym.skills.skill import LIMITS, Skill
+from procmem_gym.wrappers.tracking import SkillTracker, fill
 
 __all__ = ["NPPOConfig", "IterationReport", "NPPOLearner", "describe_pool", "hindsight_labels"]
 
@@ -397,7 +398,7 @@ class NPPOLearner(Learner):
                     [held_out[k].action for k in rows],
                     constraints,
                 )
-            except LogprobsUnavailable as err:  # a served model without them, or free-text actions
+            except LogprobsUnavailableError as err:  # a served model without them, or free-text actions
                 self.gate_numbers = "validation rollouts"
                 return [PPOGate.without_numbers(len(c), str(err)) for c in covers]
             self.gate_numbers = "exact log-probabilities"
@@ -542,9 +543,9 @@ def hindsight_labels(decisions_: Sequence[Decision], per_task: int = 400) -> lis
         if not wins or used.get(d.task, 0) >= per_task:
             continue
         used[d.task] = used.get(d.task, 0) + 1
-        if d.info is None and "admissible_commands" in d.step:
+        if d.info is None and COMMANDS_KEY in d.step:
             continue  # the env lists its commands, but not yet for this first step: availability unknown
-        commands = (d.info or {}).get("admissible_commands")
+        commands = (d.info or {}).get(COMMANDS_KEY)
         for w in wins:
             if commands and w not in [str(c) for c in commands]:
                 continue

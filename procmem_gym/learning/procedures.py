@@ -11,7 +11,7 @@ such text environments:
   procedure serves every object and receptacle of that kind of task.
 - **Situations from the observation and the stage.** What an action answered is the start of the
   observation before its first named entity ("You arrive at", "You pick up the"); the stage is the
-  set of verbs done so far ("go open take"), which :meth:`~procmem_gym.tracking.SkillTracker.context`
+  set of verbs done so far ("go open take"), which :meth:`~procmem_gym.wrappers.tracking.SkillTracker.context`
   puts after the observation with the task.
 - **Actions as templates.** Slot words become ``{obj}``, ``{place}``, ...; instance numbers
   any number; an entity word the expert used with several different words in the same
@@ -33,10 +33,10 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from procmem_gym.episode import source_key
+from procmem_gym.envs.families import COMMANDS_KEY, EnvFamily, family_of
 from procmem_gym.learning.experience import Episode
-from procmem_gym.skill import LIMITS, Skill
-from procmem_gym.tracking import changed, in_view, task_key, task_of
+from procmem_gym.skills.skill import LIMITS, Skill
+from procmem_gym.wrappers.tracking import CONTEXT_TASK, changed, in_view, task_key, task_of
 
 __all__ = ["SLOT_NAMES", "abstract_task", "procedure_skills", "situation_of", "task_scripts"]
 
@@ -158,25 +158,25 @@ class _Group:
 
 
 def _commands(tr) -> frozenset[str] | None:
-    commands = (tr.info or {}).get("admissible_commands")
+    commands = (tr.info or {}).get(COMMANDS_KEY)
     return frozenset(str(c) for c in commands) if isinstance(commands, (list, tuple)) else None
 
 
-def _tasks(episodes: Sequence[Episode]) -> list[tuple[Episode, str, dict[str, str], str]]:
+def _tasks(episodes: Sequence[Episode], family: EnvFamily) -> list[tuple[Episode, str, dict[str, str], str]]:
     out = []
     for e in episodes:
         if not e.record.success or not e.transitions:
             continue
         first = e.transitions[0].observation
-        goal = task_of(first)
+        goal = task_of(first, family)
         if goal == first:
             continue  # the observation states no task
         found = abstract_task(goal, [tr.action for tr in e.transitions])
         if found is None:
             continue
         pattern, slots = found
-        game = (e.transitions[0].info or {}).get("gamefile") or (e.transitions[-1].info or {}).get("gamefile")
-        out.append((e, pattern, slots, source_key(game) if isinstance(game, str) else f"episode {e.record.episode}"))
+        game = family.source_in(e.transitions[0].info or {}) or family.source_in(e.transitions[-1].info or {})
+        out.append((e, pattern, slots, game if game is not None else f"episode {e.record.episode}"))
     return out
 
 
@@ -189,10 +189,11 @@ def procedure_skills(
 ) -> list[Skill]:
     """Return constraint skills: in each situation of each kind of task, only what successful episodes did there."""
     groups: dict[tuple[str, str, str, str], _Group] = defaultdict(_Group)
-    for e, pattern, slots, source in _tasks(episodes):
+    family = family_of(env)
+    for e, pattern, slots, source in _tasks(episodes, family):
         done: set[str] = set()
         taken: set[str] = set()
-        goal = task_key(task_of(e.transitions[0].observation))
+        goal = task_key(task_of(e.transitions[0].observation, family))
         before: frozenset[str] | None = None  # as the tracker counts what was done (SkillTracker.step)
         for tr in e.transitions:
             after = _commands(tr)
@@ -225,7 +226,7 @@ def procedure_skills(
         goal_words = dict(enumerate(task_words.split()))
         # what the tracker reads: the observation, the task, the verbs done, the task's things in view
         activation = (
-            f"(?s)^{re.escape(situation)}.*\\n\\nYour task is to: {pattern}\\n"
+            f"(?s)^{re.escape(situation)}.*\\n\\n{CONTEXT_TASK}{pattern}\\n"
             f"Done so far: {re.escape(stage)}\\nIn view: {re.escape(seen)}$"
         )
         shown = " ".join(goal_words.get(int(k), k) for k in seen.split()) if seen else "none of them"
@@ -259,13 +260,14 @@ def task_scripts(
     """
     best: dict[str, tuple[Episode, dict[str, str], set[str]]] = {}
     sources: dict[str, set[str]] = defaultdict(set)
-    for e, pattern, slots, source in _tasks(episodes):
+    family = family_of(env)
+    for e, pattern, slots, source in _tasks(episodes, family):
         sources[pattern].add(source)
         if pattern not in best or len(e.transitions) < len(best[pattern][0].transitions):
             best[pattern] = (e, slots, sources[pattern])
     skills = []
     for pattern, (e, slots, srcs) in sorted(best.items()):
-        goal = task_key(task_of(e.transitions[0].observation))
+        goal = task_key(task_of(e.transitions[0].observation, family))
         steps, seen = [], set()
         for tr in e.transitions:
             step = _readable(_template(tr.action, slots))

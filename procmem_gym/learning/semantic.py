@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from procmem_gym.learning.abstraction import first_line
 from procmem_gym.learning.experience import Segment
-from procmem_gym.skill import Lineage, Skill, SkillError
+from procmem_gym.skills.skill import Lineage, Skill, SkillError
 
 __all__ = ["gradient_prompt", "parse_candidates"]
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from procmem_gym.embedding import Embedder
-from procmem_gym.patterns import PatternIndex
-from procmem_gym.retrieval import VectorIndex
-from procmem_gym.skill import Skill
-from procmem_gym.vectors import TextVectors
+from procmem_gym.memory.embedding import Embedder
+from procmem_gym.memory.retrieval import VectorIndex
+from procmem_gym.memory.vectors import TextVectors
+from procmem_gym.skills.patterns import PatternIndex
+from procmem_gym.skills.skill import Skill
 
 __all__ = ["ActivationIndex"]
 

@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from procmem_gym.embedding import Embedder, make_embedder, minilm_available
 from procmem_gym.errors import ProcMemError
+from procmem_gym.files.reading import MAX_DEPTH, InputFileError, check_json, excerpt, read_bytes
+from procmem_gym.memory.embedding import Embedder, make_embedder, minilm_available
 from procmem_gym.memory.events import Event
-from procmem_gym.patterns import PatternError, PatternIndex
-from procmem_gym.safeio import MAX_DEPTH, InputFileError, check_json, excerpt, read_bytes
-from procmem_gym.skill import Skill, SkillError
+from procmem_gym.skills.patterns import PatternError, PatternIndex
+from procmem_gym.skills.skill import Skill, SkillError
 
 __all__ = ["FORMAT", "VERSION", "MemoryFormatError", "MemoryDocument", "read_document", "parse_document"]
 
@@ -59,7 +59,7 @@ def read_document(path: str | os.PathLike) -> Any:
     """Return the parsed JSON of a memory file; raise :class:`MemoryFormatError` naming it when it cannot.
 
     The file must be a regular file of at most :data:`MEMORY_FILE_LIMIT` bytes, UTF-8 JSON nested
-    at most :data:`~procmem_gym.safeio.MAX_DEPTH` levels, whose strings UTF-8 can encode.
+    at most :data:`~procmem_gym.files.reading.MAX_DEPTH` levels, whose strings UTF-8 can encode.
     """
     path = Path(path)
     try:

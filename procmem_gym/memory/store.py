@@ -19,16 +19,16 @@ from typing import Any
 
 import numpy as np
 
-from procmem_gym.atomic import write_text_atomic
-from procmem_gym.embedding import Embedder, make_embedder
 from procmem_gym.errors import UsageError
+from procmem_gym.files.atomic import write_text_atomic
 from procmem_gym.memory.activation import ActivationIndex
+from procmem_gym.memory.embedding import Embedder, make_embedder
 from procmem_gym.memory.events import EVENT_KINDS, Event, now
 from procmem_gym.memory.fileformat import FORMAT, VERSION, parse_document, read_document
-from procmem_gym.retrieval import Retriever, VectorIndex, make_retriever
-from procmem_gym.scoring import ScoreConfig, prunable, score
-from procmem_gym.skill import Skill, SkillStats
-from procmem_gym.vectors import TextVectors, sidecar_path
+from procmem_gym.memory.retrieval import Retriever, VectorIndex, make_retriever
+from procmem_gym.memory.vectors import TextVectors, sidecar_path
+from procmem_gym.skills.scoring import ScoreConfig, prunable, score
+from procmem_gym.skills.skill import Skill, SkillStats
 
 __all__ = ["ProceduralMemory", "MaintenanceReport", "count_tokens"]
 
@@ -79,7 +79,7 @@ class ProceduralMemory:
             raise UsageError(f"capacity must be at least 1 or None, got {capacity}")
         self.embedder = make_embedder(embedder) if embedder is None or isinstance(embedder, str) else embedder
         self.retriever_name = retriever
-        #: Every text the memory embeds, once; kept beside the memory file (see :mod:`procmem_gym.vectors`).
+        #: Every text the memory embeds, once; kept beside the memory file (see :mod:`procmem_gym.memory.vectors`).
         self.vectors = TextVectors(self.embedder)
         self.retriever: Retriever = make_retriever(retriever, self.vectors, seed)
         self.capacity = capacity

@@ -16,7 +16,7 @@ from procmem_gym.agents import RandomPolicy  # noqa: E402
 from procmem_gym.agents.hf_policy import HFPolicy  # noqa: E402
 from procmem_gym.envs.mastermind.rules import feedback  # noqa: E402
 
-from procmem_gym.constraint import Constraint  # noqa: E402
+from procmem_gym.skills.constraint import Constraint  # noqa: E402
 
 SAME_FEEDBACK = Constraint.from_dict(
     {

@@ -9,7 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from procmem_gym.agents.constraints import guess_prefix  # noqa: E402
+from procmem_gym.agents.guess_grammar import guess_prefix  # noqa: E402
 from procmem_gym.agents.hf_policy import HFPolicy, ModelNotFoundError  # noqa: E402
 from procmem_gym.agents.prompts import TEMPLATES, build_messages, parse_action  # noqa: E402
 

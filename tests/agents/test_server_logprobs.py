@@ -9,9 +9,9 @@ import zlib
 import numpy as np
 import pytest
 from local_server import LocalServer, json_reply
-from procmem_gym.agents.openai_policy import LogprobsUnavailable, OpenAIPolicy, ServerError
+from procmem_gym.agents.openai_policy import OpenAIPolicy, ServerError, ServerLogprobsError
 
-from procmem_gym.errors import LogprobsUnavailable as AnyLogprobsUnavailable
+from procmem_gym.errors import LogprobsUnavailableError
 
 TOKEN = re.compile(r"\s*\S+|\s+")
 
@@ -115,7 +115,7 @@ def test_the_gate_numbers_of_a_served_model_are_the_softmax_of_its_command_score
         means = np.array([np.mean(expected(prompt, c)) for c in commands])
         want = means[1] - np.logaddexp.reduce(means)
         np.testing.assert_allclose(values[0], [want, 0.0])
-        with pytest.raises(AnyLogprobsUnavailable, match="free-text"):
+        with pytest.raises(LogprobsUnavailableError, match="free-text"):
             policy.action_logprobs(["[1 2 3 4]?"], [{}], ["[1 2 3 4]"], [[None]])
 
 
@@ -124,9 +124,9 @@ def test_a_server_without_logprobs_is_told_apart_and_never_guessed(form):
     with ScoringServer(form) as server:
         policy = OpenAIPolicy("tiny", server.url, retries=0)
         assert policy.supports_logprobs() is False
-        with pytest.raises(LogprobsUnavailable):
+        with pytest.raises(ServerLogprobsError):
             policy.logprob(["a"], [" b"])
-        with pytest.raises(AnyLogprobsUnavailable):
+        with pytest.raises(LogprobsUnavailableError):
             policy.action_logprobs(["x"], [{"admissible_commands": ["look"]}], ["look"], [[None]])
 
 

@@ -9,7 +9,7 @@ import pytest
 from procmem_gym.envs.alfworld import GAME_FILE, bundled_games_dir, copy_sample_games, prepare_games
 
 from procmem_gym.cli.main import main
-from procmem_gym.transitions import EpisodeRecord, Transition, read_log
+from procmem_gym.rollouts.transitions import EpisodeRecord, Transition, read_log
 
 
 @pytest.fixture(scope="module")

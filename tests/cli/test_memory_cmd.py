@@ -9,7 +9,7 @@ import pytest
 
 from procmem_gym import ProceduralMemory
 from procmem_gym.cli.main import main
-from procmem_gym.skillmd import import_skills, skill_from_markdown, skill_to_markdown
+from procmem_gym.skills.skillmd import import_skills, skill_from_markdown, skill_to_markdown
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "mastermind-v0-memory.json"
 

@@ -8,10 +8,10 @@ import json
 import numpy as np
 import pytest
 
+from procmem_gym.analysis.evaluation import bootstrap_ci
+from procmem_gym.analysis.report import ReportError, short_label, write_report
 from procmem_gym.cli.main import main
-from procmem_gym.evaluation import bootstrap_ci
-from procmem_gym.report import ReportError, short_label, write_report
-from procmem_gym.transitions import EpisodeRecord, read_log
+from procmem_gym.rollouts.transitions import EpisodeRecord, read_log
 
 pytest.importorskip("matplotlib")
 

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from procmem_gym.cli.main import main
-from procmem_gym.transitions import EpisodeRecord, read_log
+from procmem_gym.rollouts.transitions import EpisodeRecord, read_log
 
 SUMMARY_KEYS = [
     "env",

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from procmem_gym.cli.main import main
-from procmem_gym.transitions import EpisodeRecord, Transition, read_log
+from procmem_gym.rollouts.transitions import EpisodeRecord, Transition, read_log
 
 pytest.importorskip("transformers")
 

@@ -11,7 +11,7 @@ from procmem_gym.learning.contrast import Labelled, candidate_skill, mine_constr
 from procmem_gym.learning.experience import Decision
 from procmem_gym.learning.npppo import hindsight_labels
 from procmem_gym.learning.situations import listing_classes, situation_of
-from procmem_gym.patterns import search
+from procmem_gym.skills.patterns import search
 
 
 def code_text(code) -> str:
@@ -112,7 +112,7 @@ def test_a_constraint_mined_on_v0_transfers_to_the_extreme_variant():
 def test_a_writer_revises_the_guidance_of_a_used_skill_and_unusable_answers_are_recorded(tmp_path):
     from procmem_gym import ProceduralMemory
     from procmem_gym.learning.npppo import NPPOConfig, NPPOLearner
-    from procmem_gym.skill import Skill
+    from procmem_gym.skills.skill import Skill
 
     memory = ProceduralMemory(retriever="keyword")
     parent = Skill.create("keep", "a guess got feedback", "Keep the digits.", patterns=["^Submitted"], max_steps=1)

@@ -9,8 +9,8 @@ import pytest
 from procmem_gym.learning.abstraction import abstract_step, decisions_of, mine_rules, rule_skill
 from procmem_gym.learning.experience import advantages, group_episodes, samples_for, split_segments
 from procmem_gym.learning.semantic import gradient_prompt, parse_candidates
-from procmem_gym.skill import Skill
-from procmem_gym.transitions import EpisodeRecord, Transition
+from procmem_gym.rollouts.transitions import EpisodeRecord, Transition
+from procmem_gym.skills.skill import Skill
 
 
 def tr(ep, t, skill=None, event=None, obs="o", action="a", source="policy"):

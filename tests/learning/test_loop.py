@@ -10,7 +10,7 @@ from procmem_gym.agents import RandomPolicy
 
 from procmem_gym import ProceduralMemory, Skill
 from procmem_gym.learning.loop import Learner, LearnError, resume_point
-from procmem_gym.transitions import EpisodeRecord, read_log
+from procmem_gym.rollouts.transitions import EpisodeRecord, read_log
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from procmem_gym.agents import MastermindSolver
 from procmem_gym import ProceduralMemory, ProceduralMemoryWrapper
 from procmem_gym.learning.experience import load_episodes
 from procmem_gym.learning.memp import apply_update, build_memory, load_eto, retrieve_avg_fact, trajectory_skill
-from procmem_gym.runner import run_episodes
+from procmem_gym.rollouts.runner import run_episodes
 
 
 @pytest.fixture(scope="module")

@@ -8,15 +8,15 @@ import gymnasium as gym
 import pytest
 from procmem_gym.agents import ExpertPolicy, RandomPolicy
 from procmem_gym.agents.prompts import static_head
+from procmem_gym.envs.families import family_of
 
 from procmem_gym import ProceduralMemory, ProceduralMemoryWrapper
-from procmem_gym.constraint import Constraint
-from procmem_gym.episode import source_key
 from procmem_gym.learning.experience import load_episodes
 from procmem_gym.learning.memp import build_memory
 from procmem_gym.learning.procedures import abstract_task, situation_of
-from procmem_gym.runner import run_episodes
-from procmem_gym.tracking import SkillTracker, in_view, task_key
+from procmem_gym.rollouts.runner import run_episodes
+from procmem_gym.skills.constraint import Constraint
+from procmem_gym.wrappers.tracking import SkillTracker, in_view, task_key
 
 pytest.importorskip("alfworld")
 
@@ -83,7 +83,7 @@ def test_episode_scope_retrieves_by_task_once_keeps_memories_and_never_a_games_o
     )
     for seed in range(6):
         obs, info = env.reset(seed=seed)
-        own = source_key(info["gamefile"])
+        own = family_of("procmem_gym/ALFWorld-v0").source_name(info["gamefile"])
         memories = info["procmem"]["memories"]
         assert 1 <= len(memories) <= 3
         assert all(m["similarity"] >= 0.4 for m in memories)
@@ -141,7 +141,7 @@ def test_unrepeated_forbids_what_the_episode_already_did():
 
 def test_run_cli_chooses_the_retrieval_scope(memory, games, tmp_path):
     from procmem_gym.cli.main import main
-    from procmem_gym.transitions import Transition, read_log
+    from procmem_gym.rollouts.transitions import Transition, read_log
 
     path = tmp_path / "memory.json"
     memory.save(path)

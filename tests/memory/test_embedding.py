@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from procmem_gym.embedding import HashingEmbedder, MiniLMEmbedder, make_embedder, minilm_available
+from procmem_gym.memory.embedding import HashingEmbedder, MiniLMEmbedder, make_embedder, minilm_available
 
 
 def test_hashing_is_normalised_and_similar_texts_are_close():
@@ -20,7 +20,7 @@ def test_hashing_is_normalised_and_similar_texts_are_close():
 
 
 def test_hashing_is_the_same_in_another_process():
-    code = "from procmem_gym.embedding import HashingEmbedder; print(HashingEmbedder().embed(['open the fridge'])[0][:8].tolist())"
+    code = "from procmem_gym.memory.embedding import HashingEmbedder; print(HashingEmbedder().embed(['open the fridge'])[0][:8].tolist())"
     runs = {
         subprocess.run(
             [sys.executable, "-c", code], capture_output=True, text=True, env={"PYTHONHASHSEED": s, "PATH": ""}

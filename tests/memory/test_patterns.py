@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from procmem_gym.patterns import PatternError, PatternIndex, compile_pattern, search
+from procmem_gym.skills.patterns import PatternError, PatternIndex, compile_pattern, search
 
 
 def test_redos_pattern_is_linear_on_re2():

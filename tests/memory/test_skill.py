@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from procmem_gym.skill import LIMITS, Skill, SkillError, slots
+from procmem_gym.skills.skill import LIMITS, Skill, SkillError, slots
 
 BASE = {
     "name": "take the apple",

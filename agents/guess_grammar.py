@@ -164,7 +164,7 @@ def variant_codes(code_length: int, num_digits: int, allow_repeats: bool) -> tup
     """Return every code of a variant and the count of each digit in each (cached: extreme has 2,985,984)."""
     from procmem_gym.envs.mastermind.rules import all_codes
 
-    from procmem_gym.constraint import digit_counts
+    from procmem_gym.skills.constraint import digit_counts
 
     codes = all_codes(code_length, num_digits, allow_repeats).astype(np.int64)
     return codes, digit_counts(codes)

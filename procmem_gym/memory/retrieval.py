@@ -4,6 +4,11 @@ A retriever is fitted on ``(id, text)`` pairs and answers ``search(query, k)`` w
 ``[(id, score), ...]``, best first. Fitting is incremental where it matters: the embedding
 retriever embeds each text once (a skill whose text did not change keeps its vector), and a
 query costs one matrix product over all skills.
+
+Where retrieval happens is set per run (:func:`retrieval_settings`, docs/design.md#retrieval):
+``scope="step"`` activates skills step by step (ProcMEM), ``scope="episode"`` retrieves the
+task's memories once per episode (MemP; :meth:`ProceduralMemory.task_memories`, kept in the
+prompt by :class:`~procmem_gym.wrappers.tracking.SkillTracker`).
 """
 
 from __future__ import annotations
@@ -13,15 +18,20 @@ import re
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from procmem_gym.embedding import Embedder
 from procmem_gym.errors import UsageError
-from procmem_gym.vectors import TextVectors
+from procmem_gym.memory.embedding import Embedder
+
+if TYPE_CHECKING:
+    from procmem_gym.memory.store import ProceduralMemory
+from procmem_gym.memory.vectors import TextVectors
 
 __all__ = [
+    "SCOPES",
+    "retrieval_settings",
     "Retriever",
     "RandomRetriever",
     "KeywordRetriever",
@@ -249,3 +259,40 @@ def make_retriever(name: str, embedder: Embedder | TextVectors, seed: int | None
     if name in ("embedding", "query"):
         return EmbeddingRetriever(embedder)
     raise UsageError(f"unknown retriever {name!r}; choose one of {', '.join(RETRIEVERS)}")
+
+
+#: How skills are retrieved: every step by activation (ProcMEM), or once per episode by task (MemP).
+SCOPES = ("step", "episode")
+
+
+def retrieval_settings(memory: ProceduralMemory | None, override: dict[str, Any] | None) -> dict[str, Any]:
+    """Return the tracker's retrieval settings: the memory's own (``meta["retrieval"]``), then ``override``.
+
+    Keys: ``scope`` (``step`` or ``episode``), ``top_k``, ``threshold`` (cosine, episode scope).
+    """
+    merged: dict[str, Any] = {}
+    for part in ((memory.meta.get("retrieval") if memory is not None else None), override):
+        if part is None:
+            continue
+        if not isinstance(part, dict):
+            raise UsageError(f"retrieval settings must be a mapping, got {type(part).__name__}")
+        merged.update({k: v for k, v in part.items() if v is not None})
+    unknown = set(merged) - {"scope", "top_k", "threshold"}
+    if unknown:
+        raise UsageError(f"unknown retrieval settings {sorted(unknown)}; known: scope, top_k, threshold")
+    out: dict[str, Any] = {}
+    if "scope" in merged:
+        if merged["scope"] not in SCOPES:
+            raise UsageError(f"retrieval scope must be one of {SCOPES}, got {merged['scope']!r}")
+        out["scope"] = merged["scope"]
+    if "top_k" in merged:
+        k = merged["top_k"]
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 100:
+            raise UsageError(f"retrieval top_k must be an integer in 1..100, got {k!r}")
+        out["top_k"] = k
+    if "threshold" in merged:
+        t = merged["threshold"]
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not -1.0 <= float(t) <= 1.0:
+            raise UsageError(f"retrieval threshold is a cosine in [-1, 1], got {t!r}")
+        out["task_threshold"] = float(t)
+    return out

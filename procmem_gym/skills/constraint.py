@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 
 from procmem_gym.errors import ProcMemError
-from procmem_gym.patterns import PatternError, compile_pattern
+from procmem_gym.skills.patterns import PatternError, compile_pattern
 
 __all__ = ["Constraint", "BoundConstraint", "ConstraintError", "KINDS", "OPS", "action_tokens", "readable_pattern"]
 

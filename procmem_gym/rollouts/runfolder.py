@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from procmem_gym.errors import ProcMemError
-from procmem_gym.safeio import InputFileError, read_text
+from procmem_gym.files.reading import InputFileError, read_text
 
 __all__ = ["RunFolderError", "check_resume", "read_json"]
 

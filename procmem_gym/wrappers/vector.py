@@ -1,9 +1,11 @@
 """ProceduralMemoryVectorWrapper: the memory wrapper for ``gymnasium.vector`` envs (next-step autoreset).
 
-A thin shell over one :class:`~procmem_gym.episode.EpisodeRun` per sub-env; all share one
+A thin shell over one :class:`~procmem_gym.wrappers.episode.EpisodeSlot` per sub-env; all share one
 memory and one log. ``info["procmem"]`` is an object array with one ``procmem`` dict per
 sub-env, and :attr:`ProceduralMemoryVectorWrapper.policy_needed` says for which sub-envs the
-policy must choose this step. ``ProceduralMemoryWrapper(vector_env, ...)`` builds this wrapper.
+policy must choose this step. The single-env sibling is
+:class:`~procmem_gym.wrappers.single.ProceduralMemoryWrapper`; :func:`~procmem_gym.wrappers.single.wrap`
+picks the one that fits an env.
 """
 
 from __future__ import annotations
@@ -15,10 +17,21 @@ from typing import Any
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
 
-from procmem_gym.episode import EpisodeNumbers, check_mode, describe_default, make_runs, memory_from
+from procmem_gym.envs.families import EnvFamily, family_of_env
 from procmem_gym.errors import UsageError
 from procmem_gym.memory import ProceduralMemory
-from procmem_gym.transitions import Episode, EpisodeRecord, TransitionLog
+from procmem_gym.rollouts.transitions import Episode, EpisodeRecord, TransitionLog
+from procmem_gym.wrappers.episode import (
+    Bookkeeping,
+    EpisodeNumbers,
+    EpisodeSettings,
+    check_info,
+    check_mode,
+    describe_default,
+    make_slots,
+    memory_from,
+)
+from procmem_gym.wrappers.info import KEY, ProcmemInfo
 
 __all__ = ["ProceduralMemoryVectorWrapper", "env_info"]
 
@@ -64,8 +77,24 @@ def env_info(info: dict[str, Any], i: int) -> dict[str, Any]:
 class ProceduralMemoryVectorWrapper(VectorWrapper):
     """Procedural memory and transition logging for N sub-envs stepped together.
 
-    With ``episode_limit``, sub-envs that reset after that many episodes have started go idle:
+    Sub-envs that reset after ``bookkeeping.episode_limit`` episodes have begun go idle:
     nothing is logged for them and the policy is not needed for them.
+
+    Args:
+        env: the vector env to wrap (next-step or disabled autoreset).
+        memory: a :class:`ProceduralMemory`, the path of a memory file, or a memory document;
+            None for no memory (``mode="off"``). All sub-envs share it.
+        mode: ``guide``, ``inject`` or ``off`` (default: ``guide`` with a memory, else ``off``).
+        log_path: where to write the transition log, shared by all sub-envs; None: no log.
+        describe: ``describe(observation, info) -> str``, the text conditions and retrieval read.
+        update_memory: update the used skills' stats when an episode ends.
+        log_info_exclude: ``info`` keys left out of the log (default: ``procmem`` and the env
+            family's bulky keys).
+        success_key: the ``info`` key that says an episode succeeded (default: the env family's).
+        explore: probability of leaving a skill whose activation holds inactive for a step.
+        retrieval: overrides of the memory's retrieval settings (``scope``, ``top_k``, ``threshold``).
+        family: what procmem-gym knows about the env (default: from ``env.spec``).
+        bookkeeping: how a runner numbers, seeds and keeps episodes (:class:`Bookkeeping`).
     """
 
     def __init__(
@@ -75,22 +104,21 @@ class ProceduralMemoryVectorWrapper(VectorWrapper):
         mode: str | None = None,
         log_path: str | os.PathLike | None = None,
         describe: Callable[[Any, dict[str, Any]], str] = describe_default,
-        append: bool = False,
-        episode_offset: int = 0,
+        *,
         update_memory: bool = True,
-        log_info_exclude: tuple[str, ...] = ("history", "procmem"),
-        episode_limit: int | None = None,
+        log_info_exclude: tuple[str, ...] | None = None,
         success_key: str | None = None,
-        keep_episodes: bool = False,
-        episode_seeds: Sequence[int] | None = None,
-        episode_ids: Sequence[int] | None = None,
         explore: float = 0.0,
         retrieval: dict[str, Any] | None = None,
-        **unsupported: Any,
+        family: EnvFamily | None = None,
+        bookkeeping: Bookkeeping | None = None,
+        **legacy: Any,
     ) -> None:
         super().__init__(env)
+        unsupported = sorted(set(legacy) - set(Bookkeeping.LEGACY))
         if unsupported:
             raise UsageError(f"not supported for vector envs: {', '.join(unsupported)}")
+        books = Bookkeeping.from_legacy(bookkeeping, legacy, type(self).__name__)
         autoreset = env.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
         if autoreset not in (AutoresetMode.NEXT_STEP, AutoresetMode.DISABLED):
             raise UsageError(
@@ -98,34 +126,35 @@ class ProceduralMemoryVectorWrapper(VectorWrapper):
             )
         #: With autoreset disabled the wrapper resets finished sub-envs itself, each episode with its own seed.
         self.seeded = autoreset == AutoresetMode.DISABLED
-        self.episode_seeds = list(episode_seeds) if episode_seeds is not None else None
+        self.episode_seeds = list(books.episode_seeds) if books.episode_seeds is not None else None
         self._reset_seed: int | None = None
-        self._offset = episode_offset
+        self._offset = books.episode_offset
         memory = memory_from(memory)
         self.mode = mode = check_mode(mode, memory)
         self.memory, self.describe, self.update_memory = memory, describe, update_memory
-        self.log = TransitionLog(log_path, append=append) if log_path is not None else None
-        self.runs = make_runs(
-            env.num_envs,
-            memory,
-            mode,
-            env.single_action_space,
-            self.log,
-            frozenset(log_info_exclude),
-            update_memory,
-            success_key,
-            keep_episodes,
-            explore,
-            retrieval,
+        self.bookkeeping = books
+        family = family or family_of_env(env)
+        exclude = ("procmem", *family.unlogged_keys) if log_info_exclude is None else log_info_exclude
+        self.settings = EpisodeSettings(
+            family=family,
+            exclude=frozenset(exclude),
+            update_memory=update_memory,
+            success_keys=None if success_key is None else (success_key,),
+            keep_transitions=books.keep_episodes,
+            explore=explore,
+            retrieval=dict(retrieval) if retrieval else None,
         )
+        self.log = TransitionLog(log_path, append=books.append) if log_path is not None else None
+        self.slots = make_slots(env.num_envs, memory, mode, env.single_action_space, self.log, self.settings)
         self.episodes: list[EpisodeRecord] = []
         self.finished: list[Episode] = []
-        self.keep_episodes = keep_episodes
-        self._next_episode = episode_offset
+        self.keep_episodes = books.keep_episodes
+        self._next_episode = books.episode_offset
         #: The numbers the episodes get, in the order they begin (a resumed run's missing ones); default: counting.
-        self.numbers = EpisodeNumbers(episode_offset, episode_ids)
+        self.numbers = EpisodeNumbers(books.episode_offset, books.episode_ids)
         self._resetting = np.zeros(env.num_envs, dtype=bool)
-        self.episode_limit = None if episode_limit is None else episode_offset + episode_limit
+        limit = books.episode_limit
+        self.episode_limit = None if limit is None else books.episode_offset + limit
         #: Which sub-envs play an episode that is logged (False: idle after ``episode_limit``).
         self.active = np.ones(env.num_envs, dtype=bool)
 
@@ -142,7 +171,10 @@ class ProceduralMemoryVectorWrapper(VectorWrapper):
         sub-envs whose active skill injects the action.
         """
         return np.array(
-            [bool(self.active[i] and not self._resetting[i] and run.policy_needed) for i, run in enumerate(self.runs)]
+            [
+                bool(self.active[i] and not self._resetting[i] and slot.policy_needed)
+                for i, slot in enumerate(self.slots)
+            ]
         )
 
     @property
@@ -150,14 +182,14 @@ class ProceduralMemoryVectorWrapper(VectorWrapper):
         """Return, per sub-env, whether its active skill sends this step's action (inject mode)."""
         return np.array(
             [
-                bool(self.active[i] and not self._resetting[i] and not run.policy_needed)
-                for i, run in enumerate(self.runs)
+                bool(self.active[i] and not self._resetting[i] and not slot.policy_needed)
+                for i, slot in enumerate(self.slots)
             ]
         )
 
     def annotate(self, i: int, detail: dict[str, Any]) -> None:
         """Log what the policy says about sub-env ``i``'s coming action with its next step."""
-        self.runs[i].annotate(detail)
+        self.slots[i].annotate(detail)
 
     def seed_of(self, episode: int) -> int | None:
         """Return the env seed of episode number ``episode`` (None when the run gave none)."""
@@ -173,10 +205,10 @@ class ProceduralMemoryVectorWrapper(VectorWrapper):
     def _begin(self, i: int, obs: Any, info: dict[str, Any], seed: int | None) -> None:
         if self.episode_limit is not None and self._next_episode >= self.episode_limit:
             self.active[i] = False
-            self.runs[i].idle()
+            self.slots[i].idle()
             return
         self.active[i] = True
-        self.runs[i].begin(self.numbers.number_of(self._next_episode), seed, self.describe(obs, info), info)
+        self.slots[i].begin(self.numbers.number_of(self._next_episode), seed, self.describe(obs, info), info)
         self._next_episode += 1
 
     def reset(
@@ -194,6 +226,7 @@ class ProceduralMemoryVectorWrapper(VectorWrapper):
         else:
             seeds = seed if isinstance(seed, list) else [None if seed is None else seed + i for i in range(n)]
         obs, info = self.env.reset(seed=seeds if self.seeded else seed, options=options)
+        check_info(info)
         for i in range(n):
             self._begin(i, obs[i], env_info(info, i), seeds[i])
         self._resetting[:] = False
@@ -208,23 +241,24 @@ class ProceduralMemoryVectorWrapper(VectorWrapper):
         """
         n = self.num_envs
         sent, sources = list(actions), ["policy"] * n
-        for i, run in enumerate(self.runs):
+        for i, slot in enumerate(self.slots):
             if self.active[i] and not self._resetting[i]:
-                sent[i], sources[i] = run.choose(actions[i])
+                sent[i], sources[i] = slot.choose(actions[i])
         if isinstance(actions, np.ndarray):
             try:  # keep the batch an array when every skill action fits it
                 sent = np.stack([np.asarray(a, dtype=actions.dtype) for a in sent])
             except (TypeError, ValueError):
                 pass
         obs, rewards, terminated, truncated, info = self.env.step(sent)
+        check_info(info)
         infos = [env_info(info, i) for i in range(n)]
-        for i, run in enumerate(self.runs):
+        for i, slot in enumerate(self.slots):
             if self._resetting[i]:  # this step reset sub-env i: a new episode starts, nothing to log
                 self._begin(i, obs[i], infos[i], None)
                 continue
             if not self.active[i]:
                 continue
-            episode = run.advance(
+            episode = slot.advance(
                 sent[i],
                 sources[i],
                 actions[i],
@@ -254,6 +288,7 @@ class ProceduralMemoryVectorWrapper(VectorWrapper):
         for k, i in enumerate(rows):
             seeds[i] = self.seed_of(self._next_episode + k)
         new_obs, new_info = self.env.reset(seed=seeds, options={"reset_mask": done.copy()})
+        check_info(new_info)
         final = np.empty(n, dtype=object)
         for i in rows:
             final[i] = obs[i]
@@ -268,19 +303,28 @@ class ProceduralMemoryVectorWrapper(VectorWrapper):
             self._begin(i, obs[i], env_info(new_info, i), seeds[i])
         return obs, spliced
 
+    @property
+    def episodes_begun(self) -> int:
+        """Return the count of the next episode to begin (counted from the bookkeeping's offset)."""
+        return self._next_episode
+
+    def report(self, i: int) -> ProcmemInfo:
+        """Return what the wrapper says about sub-env ``i``'s current observation (``info["procmem"][i]``, typed)."""
+        return self.slots[i].report
+
     def _with_procmem(self, info: dict[str, Any]) -> dict[str, Any]:
         info = dict(info)
         procmem = np.empty(self.num_envs, dtype=object)
-        for i, run in enumerate(self.runs):
-            procmem[i] = run.procmem
-        info["procmem"] = procmem
-        info["_procmem"] = np.ones(self.num_envs, dtype=bool)
+        for i, slot in enumerate(self.slots):
+            procmem[i] = slot.procmem
+        info[KEY] = procmem
+        info["_" + KEY] = np.ones(self.num_envs, dtype=bool)
         return info
 
     def finish_log(self) -> None:
         """Write unfinished episodes' transitions (no episode line) and close the log; the env stays open."""
-        for run in self.runs:
-            run.abandon()
+        for slot in self.slots:
+            slot.abandon()
         if self.log is not None:
             self.log.close()
 

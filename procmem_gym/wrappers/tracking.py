@@ -18,29 +18,30 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
+from procmem_gym.envs.families import GENERIC, EnvFamily
 from procmem_gym.memory import ProceduralMemory
-from procmem_gym.patterns import search
-from procmem_gym.skill import Skill
-from procmem_gym.transitions import EpisodeRecord
+from procmem_gym.memory.retrieval import SCOPES
+from procmem_gym.rollouts.transitions import EpisodeRecord
+from procmem_gym.skills.patterns import search
+from procmem_gym.skills.skill import Skill
+from procmem_gym.wrappers.info import ProcmemInfo
 
 _SLOT = re.compile(r"\{(\w+)\}")
-_TASK = re.compile(r"your task is to:?\s*(.+)", re.IGNORECASE)
-#: How skills are retrieved: every step by activation (ProcMEM), or once per episode by task (MemP).
-SCOPES = ("step", "episode")
+#: The line of the tracker's context that names the task (docs/design.md#the-trackers-context).
+CONTEXT_TASK = "Your task is to: "
 
 
-def task_of(text: str) -> str:
-    r"""Return the task an observation states ("Your task is to: ..." as ALFWorld says it), else the text.
+def task_of(text: str, family: EnvFamily = GENERIC) -> str:
+    r"""Return the task an observation states (as the env's family phrases it), else the text.
 
     >>> task_of("You are in a room.\n\nYour task is to: put a clean mug in cabinet.")
     'put a clean mug in cabinet.'
     """
-    match = _TASK.search(text)
-    return match.group(1).strip() if match else text
+    stated = family.stated_task(text)
+    return text if stated is None else stated
 
 
 _THING = re.compile(r"\b([a-z]+) \d+\b")
@@ -63,7 +64,7 @@ def changed(before: frozenset[str] | None, after: frozenset[str] | None) -> bool
 
 def context_text(text: str, task: str, done: set[str] | frozenset[str]) -> str:
     """Return the text conditions read under a stated task (see :meth:`SkillTracker.context`)."""
-    return f"{text}\n\nYour task is to: {task}\nDone so far: {' '.join(sorted(done))}\nIn view: {in_view(text, task)}"
+    return f"{text}\n\n{CONTEXT_TASK}{task}\nDone so far: {' '.join(sorted(done))}\nIn view: {in_view(text, task)}"
 
 
 def task_key(task: str) -> str:
@@ -93,7 +94,7 @@ class SkillUse:
 
 @dataclass
 class SkillTracker:
-    """Tracks the active skill through one episode and reports ``info["procmem"]``."""
+    """Tracks the active skill through one episode and reports it as a :class:`ProcmemInfo`."""
 
     memory: ProceduralMemory
     candidates_k: int = 5
@@ -121,7 +122,7 @@ class SkillTracker:
     done_verbs: set[str] = field(default_factory=set)
     #: The actions taken so far in this episode (constraints that forbid repeating one read them).
     taken: list[str] = field(default_factory=list)
-    #: The env's admissible commands after the last step, when it says (``info["admissible_commands"]``).
+    #: The env's admissible commands after the last step, when it lists them.
     commands: frozenset[str] | None = None
     #: The episode's source (its game): skills built from it are not activated.
     source: str | None = None
@@ -140,15 +141,15 @@ class SkillTracker:
 
     def begin(
         self, text: str, seed: int | None = None, task: str | None = None, source: str | None = None
-    ) -> dict[str, Any]:
-        """Start an episode on its first observation; return ``info["procmem"]``.
+    ) -> ProcmemInfo:
+        """Start an episode on its first observation; return what the wrapper reports for it.
 
-        Episode scope: ``task`` (default :func:`task_of` the text) is the retrieval query, and
-        ``source`` (the episode's game file, say) excludes skills built from it.
+        ``task`` is the episode's task in words (the one the observation states, else the one
+        the env's info names): episode-scope retrieval looks it up; ``source`` (the episode's
+        game, say) excludes skills built from it.
         """
         self.start(seed)
-        stated = task_of(text)
-        self.task = task_key(stated if stated != text else (task or ""))
+        self.task = task_key(task or "")
         self.source = source
         if self.scope == "episode":
             found = self.memory.task_memories(
@@ -179,8 +180,8 @@ class SkillTracker:
 
     def step(
         self, text: str, episode_over: bool, action: str | None = None, commands: Sequence[str] | None = None
-    ) -> tuple[str | None, str | None, dict[str, Any]]:
-        """Account for one env step (``action``) that led to ``text``; return (skill, event) and ``info["procmem"]``.
+    ) -> tuple[str | None, str | None, ProcmemInfo]:
+        """Account for one env step (``action``) that led to ``text``; return (skill, event) and the new report.
 
         The event is ``terminate`` when the skill ended on this step; otherwise, with no skill
         active, a skill whose activation holds for ``text`` is activated for the next step.
@@ -257,31 +258,28 @@ class SkillTracker:
             return True
         return False
 
-    def info(self) -> dict[str, Any]:
-        """Return ``info["procmem"]``: the active skill, its guidance and next action, the candidates."""
+    def info(self) -> ProcmemInfo:
+        """Return the report of this observation: the active skill, its guidance and next action, the candidates."""
         skill = self.active
-        memories = [
+        memories = tuple(
             {"id": m.id, "name": m.name, "guidance": m.execution.guidance, "similarity": round(sim, 4)}
             for m, sim in self.memories
-        ]
+        )
         if skill is None:
-            out = {"active_skill": None, "guidance": None, "next_action": None, "candidates": list(self.candidates)}
-            if self.memories:
-                out["memories"] = memories
-            return out
-        out = {
-            "active_skill": skill.id,
-            "skill_name": skill.name,
-            "guidance": fill(skill.execution.guidance, self.slots) or None,
-            "next_action": skill.action(self.step_in_skill, self.slots),
-            "candidates": list(self.candidates),
-        }
-        if self.memories:
-            out["memories"] = memories
+            return ProcmemInfo(candidates=tuple(self.candidates), memories=memories or None)
+        constraint = None
         if skill.execution.constraint is not None:
             # the constraint filled in for this observation: the policy chooses among what it allows
-            out["constraint"] = skill.execution.constraint.bind(self.context(self.text), self.slots, self.taken)
-        return out
+            constraint = skill.execution.constraint.bind(self.context(self.text), self.slots, self.taken)
+        return ProcmemInfo(
+            active_skill=skill.id,
+            guidance=fill(skill.execution.guidance, self.slots) or None,
+            next_action=skill.action(self.step_in_skill, self.slots),
+            candidates=tuple(self.candidates),
+            skill_name=skill.name,
+            memories=memories or None,
+            constraint=constraint,
+        )
 
     @staticmethod
     def _capture(skill: Skill, text: str) -> dict[str, str]:

@@ -19,14 +19,15 @@ from procmem_gym.agents.policy import Policy
 from procmem_gym.envs.families import family_of
 from procmem_gym.errors import UsageError
 from procmem_gym.memory import ProceduralMemory
-from procmem_gym.transitions import Episode, EpisodeRecord
-from procmem_gym.vector_wrapper import ProceduralMemoryVectorWrapper, env_info
-from procmem_gym.wrapper import ProceduralMemoryWrapper
+from procmem_gym.rollouts.transitions import Episode, EpisodeRecord
+from procmem_gym.wrappers.episode import Bookkeeping
+from procmem_gym.wrappers.single import ProceduralMemoryWrapper, wrap
+from procmem_gym.wrappers.vector import ProceduralMemoryVectorWrapper, env_info
 
 
 @dataclass(frozen=True)
 class RunSummary:
-    """What ``summary.json`` holds (DESIGN.md section 8); keys are a contract with users' scripts."""
+    """What ``summary.json`` holds (docs/design.md#summaryjson); keys are a contract with users' scripts."""
 
     env: str
     agent: str
@@ -149,7 +150,7 @@ def run_vector_episodes(
 ) -> list[EpisodeRecord]:
     """Play ``episodes`` episodes on a memory-wrapped vector env, one batched policy call per step.
 
-    ``env`` is built with ``episode_limit=episodes``. Sub-env ``i`` keeps its history in the
+    ``env`` is built with ``Bookkeeping(episode_limit=episodes)``. Sub-env ``i`` keeps its history in the
     policy's slot ``i``; the wrapper says which sub-envs need the policy this step (not the
     idle ones, not those about to be reset, not those whose skill acts), and the policy is
     told about the steps skills took. With a vector env whose autoreset is disabled (what
@@ -158,13 +159,13 @@ def run_vector_episodes(
     episode plays as it would in a single env.
     """
     n = env.num_envs
-    offset = env._next_episode
+    offset = env.episodes_begun
 
     def reseed(i: int) -> None:
         if not env.seeded or not env.active[i]:
             policy.reset(index=i)
             return
-        episode = env.count_of(env.runs[i].episode)
+        episode = env.count_of(env.slots[i].episode)
         s = policy_seeds[episode - offset] if policy_seeds is not None else env.seed_of(episode)
         policy.reset(seed=s, index=i)
 
@@ -216,7 +217,7 @@ def make_env(
     memory wrapper resets each finished sub-env with its next episode's own seed.
     ``vectorization_mode="async"`` runs each env in its own process (ALFWorld: 1.6x the steps/s
     of the default sync mode on 2 cores). ``backend="ray"`` makes each env a Ray actor
-    (:class:`~procmem_gym.raybackend.RayVectorEnv`, on the cluster at ``ray_address`` or a
+    (:class:`~procmem_gym.rollouts.ray_backend.RayVectorEnv`, on the cluster at ``ray_address`` or a
     local Ray), a vector env even for ``num_envs=1``.
     """
     import gymnasium as gym
@@ -224,7 +225,7 @@ def make_env(
     if backend not in BACKENDS:
         raise UsageError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if backend == "ray":
-        from procmem_gym.raybackend import RayVectorEnv
+        from procmem_gym.rollouts.ray_backend import RayVectorEnv
 
         single = {k: v for k, v in kwargs.items() if k not in ("vectorization_mode", "vector_kwargs")}
         return RayVectorEnv(env_id, num_envs, single, address=ray_address)
@@ -302,7 +303,7 @@ class Rollouts:
         env_seeds: Sequence[int] | None = None,
         policy_seeds: Sequence[int] | None = None,
         explore: float = 0.0,
-        log_info_exclude: tuple[str, ...] = ("history", "procmem"),
+        log_info_exclude: tuple[str, ...] | None = None,
         skip: Collection[int] = (),
     ) -> Played:
         """Play episodes ``start .. episodes - 1`` with ``memory`` in ``mode`` (``off`` without memory).
@@ -316,29 +317,32 @@ class Rollouts:
         ``explore`` skills are left inactive with that probability per step (learning rollouts).
         """
         mode = mode if memory is not None else "off"
-        wrapper_kwargs: dict[str, Any] = {"explore": explore, "log_info_exclude": log_info_exclude}
         # the episodes to play: start .. episodes - 1, less those a resumed run already holds (a
         # batched run finishes episodes out of order, so they need not be the first ones)
         done = set(skip)
         ids = [i for i in range(start, episodes) if i not in done]
         contiguous = ids == list(range(start, episodes))
-        if not contiguous:
-            wrapper_kwargs["episode_ids"] = ids
-        if self.vector:
-            wrapper_kwargs["episode_limit"] = len(ids)
-            if env_seeds is not None or not contiguous:
-                wrapper_kwargs["episode_seeds"] = [env_seeds[i] if env_seeds is not None else seed + i for i in ids]
-        wrapped = ProceduralMemoryWrapper(
+        seeds = None
+        if self.vector and (env_seeds is not None or not contiguous):
+            seeds = tuple(env_seeds[i] if env_seeds is not None else seed + i for i in ids)
+        books = Bookkeeping(
+            append=append,
+            episode_offset=start,
+            episode_ids=None if contiguous else tuple(ids),
+            keep_episodes=keep_episodes,
+            episode_seeds=seeds,
+            episode_limit=len(ids) if self.vector else None,
+        )
+        wrapped = wrap(
             self.env,
             memory,
             mode=mode,
             log_path=log_path,
-            append=append,
-            episode_offset=start,
             update_memory=update_memory,
-            success_key=self.family.success_key,
-            keep_episodes=keep_episodes,
-            **wrapper_kwargs,
+            explore=explore,
+            log_info_exclude=log_info_exclude,
+            family=self.family,
+            bookkeeping=books,
         )
         try:
             if self.vector:
@@ -374,23 +378,3 @@ class Rollouts:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
-
-
-def play_logged(
-    env_id: str,
-    policy: Policy,
-    memory: ProceduralMemory | None,
-    mode: str,
-    episodes: int,
-    seed: int,
-    log_path: str | os.PathLike,
-    num_envs: int = 1,
-    update_memory: bool = True,
-    env_kwargs: dict[str, Any] | None = None,
-    on_episode: Callable[[EpisodeRecord], None] | None = None,
-) -> list[EpisodeRecord]:
-    """Play ``episodes`` episodes on a fresh env with ``memory`` in ``mode``, logged to a fresh file."""
-    with Rollouts(env_id, num_envs, env_kwargs) as rollouts:
-        return rollouts.play(
-            policy, memory, mode, episodes, seed, log_path, update_memory=update_memory, on_episode=on_episode
-        ).records

@@ -249,11 +249,11 @@ class RayVectorEnv(SyncVectorEnv):
 
 
 class PolicyWorker:
-    """A policy built inside a Ray actor from the arguments of :func:`procmem_gym.cli.agents.make_policy`."""
+    """A policy built inside a Ray actor from the arguments of :func:`procmem_gym.agents.factory.make_policy`."""
 
     def __init__(self, spec: dict[str, Any]) -> None:
         import procmem_gym  # noqa: F401 - registers the envs in the worker's process
-        from procmem_gym.cli.agents import make_policy
+        from procmem_gym.agents.factory import make_policy
 
         self.policy = make_policy(**spec)
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from procmem_gym.skill import SkillStats
+from procmem_gym.skills.skill import SkillStats
 
 
 @dataclass(frozen=True)

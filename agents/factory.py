@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import gymnasium as gym
-
 from procmem_gym.agents.policy import Policy
 from procmem_gym.envs.families import FAMILIES, family_of
+
 from procmem_gym.errors import ProcMemError
 
 AGENTS_HELP = (

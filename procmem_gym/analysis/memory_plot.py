@@ -59,7 +59,7 @@ def plot_memory(memory: ProceduralMemory, path: str | os.PathLike, title: str = 
         twin.set_ylabel("mean score", color="tab:orange")
     left.set_title("memory size and quality")
     skills = sorted(memory.skills, key=lambda s: -s.stats.activations)[:30]
-    from procmem_gym.report import short_label
+    from procmem_gym.analysis.report import short_label
 
     names = [f"{short_label(s.name, 22)} ({s.id[3:7]})" for s in skills]
     right.barh(range(len(skills)), [s.stats.activations for s in skills], color="tab:green")

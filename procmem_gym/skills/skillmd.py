@@ -39,10 +39,10 @@ from typing import Any
 
 import yaml
 
-from procmem_gym.atomic import write_text_atomic
 from procmem_gym.errors import InputNotFoundError, UsageError
-from procmem_gym.safeio import InputFileError, excerpt, read_text
-from procmem_gym.skill import Skill, SkillError
+from procmem_gym.files.atomic import write_text_atomic
+from procmem_gym.files.reading import InputFileError, excerpt, read_text
+from procmem_gym.skills.skill import Skill, SkillError
 
 __all__ = ["export_skills", "import_skills", "skill_to_markdown", "skill_from_markdown", "slug"]
 

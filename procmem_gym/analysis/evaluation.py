@@ -5,7 +5,7 @@ same sampling seeds, so they are compared episode by episode (DESIGN.md section 
 the per-episode return differences with a 95 % bootstrap confidence interval, and an exact
 McNemar test on success (a two-sided binomial test on the episodes only one of the two won).
 
->>> from procmem_gym.transitions import EpisodeRecord
+>>> from procmem_gym.rollouts.transitions import EpisodeRecord
 >>> a = [EpisodeRecord(k, 0.2, 20, False, seed=k) for k in range(30)]
 >>> b = [EpisodeRecord(k, 1.0, 5, True, seed=k) for k in range(30)]
 >>> c = compare(a, b)
@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from procmem_gym.errors import ProcMemError
-from procmem_gym.transitions import EpisodeRecord, read_log
+from procmem_gym.rollouts.transitions import EpisodeRecord, read_log
 
 __all__ = ["PairedComparison", "compare", "bootstrap_ci", "mcnemar_p", "records_of", "ComparisonError"]
 

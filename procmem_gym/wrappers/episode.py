@@ -1,14 +1,16 @@
-"""EpisodeRun: one episode seen through the memory wrapper — who acts, which skill is active, what is logged.
+"""EpisodeSlot: one episode seen through the memory wrapper — who acts, which skill is active, what is logged.
 
-The single-env wrapper is a shell over one :class:`EpisodeRun`, the vector wrapper over N of
+The single-env wrapper is a shell over one :class:`EpisodeSlot`, the vector wrapper over N of
 them; everything that happens in one episode happens here, once:
 
 - the **inject decision**: in ``inject`` mode, when the active skill has a concrete next action
   that is an action of the env, the skill acts and the policy is not needed this step
-  (:attr:`EpisodeRun.policy_needed` says so; runners ask the policy only when it is);
-- **skill tracking** (:class:`~procmem_gym.tracking.SkillTracker`): termination, then activation;
+  (:attr:`EpisodeSlot.policy_needed` says so; runners ask the policy only when it is);
+- **skill tracking** (:class:`~procmem_gym.wrappers.tracking.SkillTracker`): termination, then activation;
+- **env facts** (:class:`~procmem_gym.envs.families.EnvFamily`): the task an episode states,
+  the game it plays, whether it succeeded, the commands the env lists;
 - **step accounting** (return, steps) and **logging**: the episode's transitions are buffered
-  and written with the episode line when it ends (:class:`~procmem_gym.transitions.TransitionLog`).
+  and written with the episode line when it ends (:class:`~procmem_gym.rollouts.transitions.TransitionLog`).
 
 Text for conditions and retrieval comes from ``describe(observation, info)``
 (:func:`describe_default`), so the loop works for any env.
@@ -18,15 +20,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
+from procmem_gym.envs.families import COMMANDS_KEY, GENERIC, EnvFamily
 from procmem_gym.errors import UsageError
 from procmem_gym.memory import ProceduralMemory
-from procmem_gym.tracking import SCOPES, SkillTracker
-from procmem_gym.transitions import (
+from procmem_gym.memory.retrieval import retrieval_settings
+from procmem_gym.rollouts.transitions import (
     Episode,
     EpisodeRecord,
     Transition,
@@ -34,11 +38,15 @@ from procmem_gym.transitions import (
     loggable_action,
     loggable_info,
 )
+from procmem_gym.wrappers.info import KEY, ProcmemInfo
+from procmem_gym.wrappers.tracking import SkillTracker
 
 __all__ = [
     "MODES",
+    "Bookkeeping",
+    "EpisodeSettings",
     "EpisodeNumbers",
-    "EpisodeRun",
+    "EpisodeSlot",
     "describe_default",
     "action_from_text",
     "action_text",
@@ -46,17 +54,97 @@ __all__ = [
     "check_mode",
     "memory_from",
     "no_skill_info",
+    "check_info",
 ]
 
 MODES = ("guide", "inject", "off")
 
-#: What ``info["procmem"]`` says when no skill is active (copied, never shared between calls).
-_NO_SKILL = {"active_skill": None, "guidance": None, "next_action": None, "candidates": []}
-
 
 def no_skill_info() -> dict[str, Any]:
     """Return a fresh ``info["procmem"]`` for a step without an active skill."""
-    return {**_NO_SKILL, "candidates": []}
+    return ProcmemInfo().to_dict()
+
+
+def check_info(info: dict[str, Any]) -> dict[str, Any]:
+    """Return ``info`` unless the env's own info already holds ``info["procmem"]`` (raise :class:`UsageError`)."""
+    if KEY in info:
+        raise UsageError(
+            f'the env\'s info already holds a "{KEY}" key (an env wrapped twice in the memory wrapper?); '
+            "the wrapper will not overwrite it: wrap the env once, or rename the env's key"
+        )
+    return info
+
+
+@dataclass(frozen=True)
+class Bookkeeping:
+    """How a runner numbers, seeds and keeps the episodes a wrapper plays (the runner's plumbing, in one object).
+
+    Users wrapping an env by hand need none of it; :class:`~procmem_gym.rollouts.runner.Rollouts`
+    sets it for resumed, batched and learning runs.
+
+    Attributes:
+        append: continue the log at ``log_path`` instead of writing it afresh (a resumed run).
+        episode_offset: the count of the first episode begun (later ones count on from it).
+        episode_ids: the numbers the episodes take in turn, instead of their counts (a resumed
+            run's missing episodes).
+        keep_episodes: keep finished episodes with their transitions in ``wrapper.finished``
+            until a runner takes them.
+        episode_seeds: vector envs with autoreset disabled: the env seed of each episode, by
+            count from ``episode_offset`` (default: the reset's seed plus the count).
+        episode_limit: vector envs: sub-envs whose next episode would be past this many go idle.
+    """
+
+    append: bool = False
+    episode_offset: int = 0
+    episode_ids: tuple[int, ...] | None = None
+    keep_episodes: bool = False
+    episode_seeds: tuple[int, ...] | None = None
+    episode_limit: int | None = None
+
+    #: The constructor keywords of earlier versions that this object now carries.
+    LEGACY = ("append", "episode_offset", "episode_ids", "keep_episodes", "episode_seeds", "episode_limit")
+
+    @classmethod
+    def from_legacy(cls, bookkeeping: Bookkeeping | None, legacy: dict[str, Any], where: str) -> Bookkeeping:
+        """Return ``bookkeeping`` with the fields that old-style keyword arguments set (warned as deprecated)."""
+        import warnings
+
+        unknown = set(legacy) - set(cls.LEGACY)
+        if unknown:
+            raise TypeError(f"{where}() got unexpected keyword arguments: {', '.join(sorted(unknown))}")
+        base = bookkeeping or cls()
+        if not legacy:
+            return base
+        warnings.warn(
+            f"{where}({', '.join(f'{k}=' for k in legacy)}...) is deprecated: pass bookkeeping=Bookkeeping(...)",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        values = {
+            k: tuple(v) if k in ("episode_ids", "episode_seeds") and v is not None else v for k, v in legacy.items()
+        }
+        return replace(base, **values)
+
+
+@dataclass(frozen=True)
+class EpisodeSettings:
+    """What every episode of a wrapper shares: the env's facts and how episodes are logged and scored."""
+
+    family: EnvFamily = GENERIC
+    #: ``info`` keys left out of the log.
+    exclude: frozenset[str] = field(default_factory=frozenset)
+    update_memory: bool = True
+    #: ``info`` keys that say the episode succeeded (default: the family's).
+    success_keys: tuple[str, ...] | None = None
+    keep_transitions: bool = False
+    explore: float = 0.0
+    retrieval: dict[str, Any] | None = field(default=None, compare=False)
+
+    def succeeded(self, info: dict[str, Any]) -> bool:
+        """Return whether the final ``info`` says the episode succeeded."""
+        if self.success_keys is None:
+            return self.family.succeeded(info)
+        return any(bool(info[k]) for k in self.success_keys[:1] if k in info)
 
 
 def memory_from(memory: ProceduralMemory | str | os.PathLike | dict | None) -> ProceduralMemory | None:
@@ -167,7 +255,7 @@ class EpisodeNumbers:
         return self.offset + self._index[number] if self.ids is not None else number
 
 
-class EpisodeRun:
+class EpisodeSlot:
     """The state of one episode in one (sub-)env: active skill, who acts, return, steps, buffered log lines.
 
     One object serves the episodes of one env slot in turn (:meth:`begin` starts the next).
@@ -179,19 +267,17 @@ class EpisodeRun:
         action_space: gym.Space,
         tracker: SkillTracker | None,
         log: TransitionLog | None,
-        exclude: frozenset[str] = frozenset(),
-        update_memory: bool = True,
-        success_key: str | None = None,
-        keep_transitions: bool = False,
+        settings: EpisodeSettings | None = None,
     ) -> None:
         self.mode = mode
         self.action_space = action_space
         self.tracker = tracker if mode != "off" else None
         self.log = log
-        self.exclude = exclude
-        self.update_memory = update_memory
-        self.success_key = success_key
-        self.keep_transitions = keep_transitions
+        self.settings = settings = settings or EpisodeSettings()
+        self.family = settings.family
+        self.exclude = settings.exclude
+        self.update_memory = settings.update_memory
+        self.keep_transitions = settings.keep_transitions
         self.episode = -1
         self.seed: int | None = None
         self.text = ""
@@ -199,7 +285,7 @@ class EpisodeRun:
         self.steps = 0
         self.in_episode = False
         self.transitions: list[Transition] = []
-        self._procmem: dict[str, Any] = no_skill_info()
+        self._procmem = ProcmemInfo()
         #: The concrete env action the active skill takes this step (inject mode), else None.
         self.skill_action: Any = None
         #: What the policy said about this step's action (behaviour log-probability, constraint use), logged with it.
@@ -214,37 +300,38 @@ class EpisodeRun:
     @property
     def procmem(self) -> dict[str, Any]:
         """Return ``info["procmem"]`` for the current observation (a fresh dict on every call)."""
-        out = {**self._procmem, "candidates": list(self._procmem["candidates"])}
-        if "memories" in out:
-            out["memories"] = [dict(m) for m in out["memories"]]
-        return out
+        return self._procmem.to_dict()
 
-    def _refresh(self, procmem: dict[str, Any]) -> None:
+    @property
+    def report(self) -> ProcmemInfo:
+        """Return what the wrapper says about the current observation, as a typed record."""
+        return self._procmem
+
+    def _refresh(self, procmem: ProcmemInfo) -> None:
         self._procmem = procmem
         self.skill_action = None
-        if self.mode == "inject" and procmem.get("next_action") is not None:
+        if self.mode == "inject" and procmem.next_action is not None:
             # a template that is no action of this env is ignored: the policy acts
-            self.skill_action = action_from_text(self.action_space, procmem["next_action"])
+            self.skill_action = action_from_text(self.action_space, procmem.next_action)
 
     # ------------------------------------------------------------------ the episode
     def begin(self, episode: int, seed: int | None, text: str, info: dict[str, Any] | None = None) -> None:
         """Start episode number ``episode`` on the text of its first observation (and the reset's ``info``).
 
-        ``info["goal"]`` is the task that episode-scope retrieval looks up, and ``info["gamefile"]``
-        the game whose own memories it leaves out (see :class:`~procmem_gym.tracking.SkillTracker`).
+        The env's family says the task (the one the text states, else the one ``info`` names),
+        which episode-scope retrieval looks up, and the game played, whose own memories it
+        leaves out (see :class:`~procmem_gym.wrappers.tracking.SkillTracker`).
         """
         self.episode, self.seed, self.text = episode, seed, text
         self.return_, self.steps, self.in_episode = 0.0, 0, True
         self.transitions = []
         self.detail = {}
         if self.tracker is None:
-            self._refresh(no_skill_info())
+            self._refresh(ProcmemInfo())
             return
         info = info if isinstance(info, dict) else {}
-        goal, game = info.get("goal"), info.get("gamefile")
-        task = goal if isinstance(goal, str) and goal else None
-        source = source_key(game) if isinstance(game, str) and game else None
-        self._refresh(self.tracker.begin(text, seed, task=task, source=source))
+        task = self.family.stated_task(text) or self.family.task_in(info)
+        self._refresh(self.tracker.begin(text, seed, task=task, source=self.family.source_in(info)))
 
     def choose(self, policy_action: Any) -> tuple[Any, str]:
         """Return ``(action to send, source)``: the skill's action in inject mode when it has one."""
@@ -278,11 +365,11 @@ class EpisodeRun:
         if self.tracker is not None and self.tracker.explored is not None:
             extra["explored_skill"] = self.tracker.explored  # left inactive for this step by exploration
         if self.tracker is not None:
-            commands = info.get("admissible_commands") if isinstance(info, dict) else None
+            commands = info.get(COMMANDS_KEY) if isinstance(info, dict) else None
             commands = [str(c) for c in commands] if isinstance(commands, (list, tuple)) else None
             skill_id, event, procmem = self.tracker.step(text, done, action_text(sent), commands)
         else:
-            procmem = no_skill_info()
+            procmem = ProcmemInfo()
         if self.log is not None or self.keep_transitions:
             self.transitions.append(
                 Transition(
@@ -305,10 +392,7 @@ class EpisodeRun:
         return self._finish(info) if done else None
 
     def _finish(self, info: dict[str, Any]) -> Episode:
-        if self.success_key is not None:
-            success = bool(info.get(self.success_key, False))
-        else:
-            success = bool(info.get("success", info.get("won", False)))
+        success = self.settings.succeeded(info)
         if self.tracker is None:
             record = EpisodeRecord(self.episode, self.return_, self.steps, success, (), 0, self.seed)
         else:
@@ -333,7 +417,7 @@ class EpisodeRun:
         """Leave the slot without an episode (a vector env whose episode budget is spent)."""
         self.in_episode = False
         self.transitions = []
-        self._refresh(no_skill_info())
+        self._refresh(ProcmemInfo())
 
     def _write(self, record: EpisodeRecord | None) -> None:
         if self.log is not None and not self.log.closed:
@@ -341,78 +425,24 @@ class EpisodeRun:
         self.transitions = []
 
 
-def source_key(path: str) -> str:
-    """Return the name of a game that does not depend on where its data folder lies.
-
-    ALFWorld games are named by their path below ``json_2.1.1/`` (split/task/trial), so a copy of
-    the data elsewhere is still the same game; other sources are kept as they are.
-
-    >>> source_key("/data/alfworld/json_2.1.1/train/pick-Apple/trial_T1/game.tw-pddl")
-    'train/pick-Apple/trial_T1/game.tw-pddl'
-    """
-    marker = "json_2.1.1/"
-    text = str(path).replace(os.sep, "/")
-    return text.split(marker, 1)[1] if marker in text else text
-
-
-def retrieval_settings(memory: ProceduralMemory | None, override: dict[str, Any] | None) -> dict[str, Any]:
-    """Return the tracker's retrieval settings: the memory's own (``meta["retrieval"]``), then ``override``.
-
-    Keys: ``scope`` (``step`` or ``episode``), ``top_k``, ``threshold`` (cosine, episode scope).
-    """
-    merged: dict[str, Any] = {}
-    for part in ((memory.meta.get("retrieval") if memory is not None else None), override):
-        if part is None:
-            continue
-        if not isinstance(part, dict):
-            raise UsageError(f"retrieval settings must be a mapping, got {type(part).__name__}")
-        merged.update({k: v for k, v in part.items() if v is not None})
-    unknown = set(merged) - {"scope", "top_k", "threshold"}
-    if unknown:
-        raise UsageError(f"unknown retrieval settings {sorted(unknown)}; known: scope, top_k, threshold")
-    out: dict[str, Any] = {}
-    if "scope" in merged:
-        if merged["scope"] not in SCOPES:
-            raise UsageError(f"retrieval scope must be one of {SCOPES}, got {merged['scope']!r}")
-        out["scope"] = merged["scope"]
-    if "top_k" in merged:
-        k = merged["top_k"]
-        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 100:
-            raise UsageError(f"retrieval top_k must be an integer in 1..100, got {k!r}")
-        out["top_k"] = k
-    if "threshold" in merged:
-        t = merged["threshold"]
-        if isinstance(t, bool) or not isinstance(t, (int, float)) or not -1.0 <= float(t) <= 1.0:
-            raise UsageError(f"retrieval threshold is a cosine in [-1, 1], got {t!r}")
-        out["task_threshold"] = float(t)
-    return out
-
-
-def make_runs(
+def make_slots(
     n: int,
     memory: ProceduralMemory | None,
     mode: str,
     action_space: gym.Space,
     log: TransitionLog | None,
-    exclude: frozenset[str],
-    update_memory: bool,
-    success_key: str | None,
-    keep_transitions: bool,
-    explore: float = 0.0,
-    retrieval: dict[str, Any] | None = None,
-) -> list[EpisodeRun]:
+    settings: EpisodeSettings,
+) -> list[EpisodeSlot]:
     """Return ``n`` episode runs sharing one memory and one log (one per env slot)."""
-    settings = retrieval_settings(memory, retrieval)
+    retrieval = retrieval_settings(memory, settings.retrieval)
+    tracked = memory is not None and mode != "off"
     return [
-        EpisodeRun(
+        EpisodeSlot(
             mode,
             action_space,
-            SkillTracker(memory, explore=explore, **settings) if memory is not None and mode != "off" else None,
+            SkillTracker(memory, explore=settings.explore, **retrieval) if tracked else None,
             log,
-            exclude,
-            update_memory,
-            success_key,
-            keep_transitions,
+            settings,
         )
         for _ in range(n)
     ]

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from procmem_gym.atomic import write_bytes_atomic
-from procmem_gym.embedding import Embedder
+from procmem_gym.files.atomic import write_bytes_atomic
+from procmem_gym.memory.embedding import Embedder
 
 __all__ = ["TextVectors", "sidecar_path"]
 
