@@ -13,6 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from procmem_gym.envs.families import GENERIC
+from procmem_gym.envs.mastermind.rules import variant_of as mastermind_variant
+
 __all__ = [
     "PromptTemplate",
     "template_for",
@@ -137,8 +140,8 @@ def static_head(info: dict[str, Any]) -> str:
     """
     if not isinstance(info, dict):
         return ""
-    goal = info.get("goal")
-    # ALFWorld states the task in the first observation only; the history window loses it.
+    goal = GENERIC.task_in(info)
+    # a text game states the task in the first observation only; the history window loses it
     head = f"Your task: {goal}\n\n" if goal else ""
     procmem = info.get("procmem")
     memories = procmem.get("memories") if isinstance(procmem, dict) else None
@@ -182,20 +185,6 @@ def parse_action(text: str, template: PromptTemplate) -> str:
         if line.strip():
             return line.strip().rstrip(".")
     return answer
-
-
-def mastermind_variant(info: dict[str, Any]) -> tuple[int, int, bool, frozenset] | None:
-    """Return ``(code_length, num_digits, allow_repeats, earlier guesses)`` from a Mastermind info, or None."""
-    try:
-        variant = int(info["code_length"]), int(info["num_digits"]), bool(info["allow_repeats"])
-    except (KeyError, TypeError, ValueError):
-        return None
-    history = info.get("history") or ()
-    try:
-        tried = frozenset(tuple(int(d) for d in h["guess"]) for h in history)
-    except (KeyError, TypeError, ValueError):
-        tried = frozenset()
-    return (*variant, tried)
 
 
 class SlotHistory:

@@ -7,11 +7,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from procmem_gym.envs.families import COMMANDS_KEY
 from procmem_gym.envs.mastermind.rules import format_guess
+from procmem_gym.envs.mastermind.rules import variant_of as mastermind_variant
 
 from .guess_grammar import allowed_guesses
 from .policy import BasePolicy
-from .prompts import mastermind_variant
 
 
 def skill_constraint(info: dict[str, Any]) -> Any:
@@ -72,7 +73,7 @@ class RandomPolicy(BasePolicy):
 
     def _act(self, info: dict[str, Any], rng: np.random.Generator) -> tuple[Any, dict[str, Any]]:
         bound = skill_constraint(info)
-        commands = info.get("admissible_commands")
+        commands = info.get(COMMANDS_KEY)
         if commands:
             options = [str(c) for c in commands]
             detail: dict[str, Any] = {}
@@ -82,26 +83,25 @@ class RandomPolicy(BasePolicy):
                 options = allowed or options
                 detail["behaviour_logprob"] = -math.log(len(options))
             return options[int(rng.integers(len(options)))], detail
-        if "code_length" in info and "num_digits" in info:
-            return self._guess(info, bound, rng)
+        variant = mastermind_variant(info)
+        if variant is not None:
+            return self._guess(variant, bound, rng)
         if self.action_space is None:
             raise ValueError("RandomPolicy needs info['admissible_commands'], a Mastermind info, or an action_space")
         return self.action_space.sample(), {}
 
-    def _guess(self, info: dict[str, Any], bound: Any, rng: np.random.Generator) -> tuple[str, dict[str, Any]]:
+    def _guess(self, variant: tuple, bound: Any, rng: np.random.Generator) -> tuple[str, dict[str, Any]]:
         if bound is not None:
-            variant = mastermind_variant(info)
-            allowed = allowed_guesses(variant, bound) if variant is not None else None
+            allowed = allowed_guesses(variant, bound)
             if allowed is not None:
                 row = allowed.codes[int(rng.integers(len(allowed)))]
                 return format_guess(row.tolist()), {
                     "constraint": "applied",
                     "behaviour_logprob": -math.log(len(allowed)),
                 }
-        length, digits = int(info["code_length"]), int(info["num_digits"])
-        tried = {tuple(h["guess"]) for h in info.get("history", ())}
+        length, digits, repeats, tried = variant
         for _ in range(1000):
-            if info.get("allow_repeats"):
+            if repeats:
                 guess = rng.integers(1, digits + 1, size=length)
             else:
                 guess = rng.choice(digits, size=length, replace=False) + 1

@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -21,6 +22,7 @@ from procmem_gym.errors import ProcMemError
 __all__ = [
     "MastermindRules",
     "InvalidGuessError",
+    "variant_of",
     "feedback",
     "feedback_many",
     "feedback_rows",
@@ -218,3 +220,17 @@ class CodeBook:
     def keys(self, rows: np.ndarray) -> np.ndarray:
         """Return the integer key of each row of digits (out-of-range digits clipped first)."""
         return np.clip(rows, 0, self.base - 1).astype(np.int64) @ self.weights
+
+
+def variant_of(info: dict[str, Any]) -> tuple[int, int, bool, frozenset] | None:
+    """Return ``(code_length, num_digits, allow_repeats, earlier guesses)`` from a Mastermind info, or None."""
+    try:
+        variant = int(info["code_length"]), int(info["num_digits"]), bool(info["allow_repeats"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    history = info.get("history") or ()
+    try:
+        tried = frozenset(tuple(int(d) for d in h["guess"]) for h in history)
+    except (KeyError, TypeError, ValueError):
+        tried = frozenset()
+    return (*variant, tried)

@@ -1,7 +1,7 @@
 """Paired comparisons of runs played on the same seeds: the evidence that memory helps, or does not.
 
 Two runs on the same episode seeds play the same tasks (the same secret, the same game) with the
-same sampling seeds, so they are compared episode by episode (DESIGN.md section 5): the mean of
+same sampling seeds, so they are compared episode by episode (docs/design.md#evaluation): the mean of
 the per-episode return differences with a 95 % bootstrap confidence interval, and an exact
 McNemar test on success (a two-sided binomial test on the episodes only one of the two won).
 

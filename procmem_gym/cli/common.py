@@ -51,6 +51,7 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--allow-repeats",
         action="store_true",
+        dest="repeat_commands",
         help="a local LLM agent's greedy command choice may take a command again in a state where it already "
         "took it (default: such repeats are skipped while another command is admissible, so it does not loop)",
     )
@@ -147,7 +148,7 @@ def policy_where(args: argparse.Namespace, action_space: Any, console: Any = Non
         "dtype": args.dtype,
         "device": args.device,
         "server": server_options(args),
-        "avoid_repeats": not getattr(args, "allow_repeats", False),
+        "avoid_repeats": not getattr(args, "repeat_commands", False),
     }
     if getattr(args, "policy_on", "driver") == "ray":
         from procmem_gym.rollouts.ray_backend import RayPolicy

@@ -31,6 +31,7 @@ from procmem_gym.cli.common import (
     progress_bar,
     seed_value,
 )
+from procmem_gym.envs.families import MAIN_JOB_ENV
 from procmem_gym.errors import InputNotFoundError
 from procmem_gym.files.atomic import write_json_atomic
 from procmem_gym.files.locking import exclusive
@@ -45,7 +46,7 @@ EVAL_SEED = 100_000  # evaluation episodes never share seeds with training episo
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     """Register ``learn`` and ``build``."""
     p = subparsers.add_parser("learn", help="learn procedural memory online (the main job with no arguments)")
-    p.add_argument("--env", default="procmem_gym/Mastermind-v0")
+    p.add_argument("--env", default=MAIN_JOB_ENV)
     p.add_argument("--agent", default="smollm2", help=AGENTS_HELP)
     p.add_argument("--method", choices=("npppo", "memp"), default="npppo")
     p.add_argument("--iterations", type=int, default=3)

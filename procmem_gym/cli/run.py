@@ -25,13 +25,15 @@ from procmem_gym.cli.common import (
     seed_value,
     summary_table,
 )
+from procmem_gym.envs.families import MAIN_JOB_ENV
 from procmem_gym.files.atomic import write_json_atomic
 from procmem_gym.files.locking import exclusive
 from procmem_gym.memory import ProceduralMemory
+from procmem_gym.memory.retrieval import retrieval_settings
 from procmem_gym.rollouts.runfolder import check_resume, read_json
 from procmem_gym.rollouts.runner import RunSummary, Stopwatch, summarize
 from procmem_gym.rollouts.transitions import EpisodeRecord, read_log, repair_log
-from procmem_gym.wrappers.episode import MODES, retrieval_settings
+from procmem_gym.wrappers.episode import MODES
 
 #: Settings a resumed run must share with the run it continues (others would play other episodes).
 RESUME_KEYS = ("env", "agent", "seed", "mode", "memory", "env_kwargs", "retrieval", "num_envs")
@@ -40,7 +42,7 @@ RESUME_KEYS = ("env", "agent", "seed", "mode", "memory", "env_kwargs", "retrieva
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register the ``run`` subcommand."""
     p = subparsers.add_parser("run", help="play episodes with an agent, log transitions, write summary.json")
-    p.add_argument("--env", required=True, help="a Gymnasium id, e.g. procmem_gym/Mastermind-v0")
+    p.add_argument("--env", required=True, help=f"a Gymnasium id, e.g. {MAIN_JOB_ENV}")
     p.add_argument("--agent", required=True, help=AGENTS_HELP)
     p.add_argument("--episodes", type=int, default=10, help="number of episodes (default 10)")
     p.add_argument("--memory", default=None, help="a procedural memory file to use")

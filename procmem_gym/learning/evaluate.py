@@ -2,7 +2,7 @@
 
 Every row plays the same episodes (episode ``k``: env seed and sampling seed ``seed + k``, in a
 single or a vector env alike) and decodes as a user would run it (the policy's own temperature;
-greedy for LLM agents by default). Rows (DESIGN.md section 5): no memory; the learned memory;
+greedy for LLM agents by default). Rows (docs/design.md#evaluation): no memory; the learned memory;
 the random agent with the learned memory (how much comes from the memory executing rather than
 the model); and the env's reference agent (the solver or the expert: the ceiling). Each row is
 compared with no memory episode by episode (:mod:`procmem_gym.analysis.evaluation`).

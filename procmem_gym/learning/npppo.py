@@ -1,6 +1,6 @@
 """Non-Parametric PPO (ProcMEM): evolve the skill pool from rollouts, contrast, semantic gradients and the gate.
 
-One iteration (DESIGN.md section 5):
+One iteration (docs/design.md#learning):
 
 1. **Rollouts that explore.** ``tasks`` tasks (env seeds), each played ``group`` times with
    different sampling seeds: the policy samples (``temperature``) under the grammar and any

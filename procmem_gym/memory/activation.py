@@ -1,4 +1,4 @@
-"""Which skills' activation condition holds for an observation (DESIGN.md section 2).
+"""Which skills' activation condition holds for an observation (docs/design.md#activation).
 
 Conditions are checked in order of cost: regex patterns first (every skill's patterns in RE2
 sets, one pass over the text), then, for skills that have no patterns, the cosine of their

@@ -1,7 +1,7 @@
 """The memory's evolution record: one typed event per decision about a skill.
 
 Every addition, new version, rejected candidate, pruning and merge is an :class:`Event`; the
-memory file keeps them in order (DESIGN.md section 3), and plots, reports and ``memory show``
+memory file keeps them in order (docs/design.md#the-memory-file), and plots, reports and ``memory show``
 read them. An event reads like the dict it is stored as (``event["kind"]``), so code written
 against the file format works on the objects too.
 """

@@ -1,6 +1,6 @@
 """The memory file: one JSON document, validated on the way in, written atomically.
 
-The format (DESIGN.md section 3)::
+The format (docs/design.md#the-memory-file)::
 
     {"format": "procmem-gym/memory", "version": 1,
      "meta": {"created": ..., "env_id": ..., "agent": ..., "embedder": ..., "clock": ..., "iteration": ...},

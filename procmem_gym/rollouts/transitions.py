@@ -1,6 +1,6 @@
 """The transition log: one JSON object a line, written by the wrapper, read by learners and the CLI.
 
-Two kinds of line (DESIGN.md section 4): a transition ``{"episode", "t", "observation",
+Two kinds of line (docs/design.md#the-transition-log): a transition ``{"episode", "t", "observation",
 "action", "action_source", "reward", "terminated", "truncated", "skill", "skill_event",
 "info"}`` and, after the last transition of an episode, an episode line ``{"episode", "return",
 "length", "success", "skills_used"}``. An episode's lines are written together and flushed, so a
