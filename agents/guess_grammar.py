@@ -10,6 +10,7 @@ pre-filtered once per tokenizer to those made only of ``[``, ``]``, digits and s
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -25,22 +26,24 @@ _ALPHABET = set("[] 0123456789")
 TRIE_LIMIT = 5000
 
 
-def guess_prefix(
-    text: str,
-    code_length: int,
-    num_digits: int,
-    allow_repeats: bool,
-    forbidden: frozenset = frozenset(),
-    allowed: CodeSet | None = None,
-) -> str | None:
-    """Return ``"complete"`` for a whole valid guess, ``"prefix"`` for a valid beginning, else None.
+#: What :func:`guess_prefix` says of a text: a whole valid guess, or a valid beginning of one.
+COMPLETE, PREFIX = "complete", "prefix"
 
-    ``forbidden`` holds earlier guesses (tuples): repeating one is an invalid move, so the
-    grammar steers away from them too. ``allowed`` (a skill's constraint applied to the codes)
-    narrows the guesses to a set; it never holds a forbidden guess.
-    """
+
+@dataclass(frozen=True)
+class _Parsed:
+    """A guess text taken apart: the whole numbers so far, the number being written, whether ``]`` closed it."""
+
+    values: list[int]
+    partial: str
+    closed: bool
+    trailing_space: bool
+
+
+def _parse_guess(text: str, code_length: int, num_digits: int, allow_repeats: bool) -> _Parsed | str | None:
+    """Return the text taken apart, :data:`PREFIX` for an empty beginning, or None where no guess starts so."""
     if not text:
-        return "prefix"
+        return PREFIX
     if text[0] != "[":
         return None
     body = text[1:]
@@ -50,7 +53,7 @@ def guess_prefix(
     if "]" in body or "[" in body:
         return None
     if body == "":
-        return None if closed else "prefix"
+        return None if closed else PREFIX
     if body.startswith(" ") or "  " in body:
         return None
     numbers = body.split(" ")
@@ -67,34 +70,65 @@ def guess_prefix(
         values.append(int(tok))
     if not allow_repeats and len(set(values)) != len(values):
         return None
+    return _Parsed(values, partial, closed, trailing_space)
+
+
+def _open(
+    prefix: list[int],
+    code_length: int,
+    num_digits: int,
+    allow_repeats: bool,
+    forbidden: frozenset,
+    allowed: CodeSet | None,
+) -> bool:
+    """Return whether some valid guess that is not forbidden (and is allowed) starts with ``prefix``."""
+    if allowed is not None:
+        return allowed.has_prefix(tuple(prefix))
+    if not forbidden:
+        return True
+    free, rest = num_digits - (0 if allow_repeats else len(prefix)), code_length - len(prefix)
+    completions = free**rest if allow_repeats else math.perm(free, rest)
+    n = len(prefix)
+    return completions > sum(1 for f in forbidden if list(f[:n]) == prefix)
+
+
+def guess_prefix(
+    text: str,
+    code_length: int,
+    num_digits: int,
+    allow_repeats: bool,
+    forbidden: frozenset = frozenset(),
+    allowed: CodeSet | None = None,
+) -> str | None:
+    """Return :data:`COMPLETE` for a whole valid guess, :data:`PREFIX` for a valid beginning, else None.
+
+    ``forbidden`` holds earlier guesses (tuples): repeating one is an invalid move, so the
+    grammar steers away from them too. ``allowed`` (a skill's constraint applied to the codes)
+    narrows the guesses to a set; it never holds a forbidden guess.
+    """
+    parsed = _parse_guess(text, code_length, num_digits, allow_repeats)
+    if not isinstance(parsed, _Parsed):
+        return parsed
+    values, partial = parsed.values, parsed.partial
 
     def open_(prefix: list[int]) -> bool:
-        """Whether some valid guess that is not forbidden starts with ``prefix``."""
-        if allowed is not None:
-            return allowed.has_prefix(tuple(prefix))
-        if not forbidden:
-            return True
-        free, rest = num_digits - (0 if allow_repeats else len(prefix)), code_length - len(prefix)
-        completions = free**rest if allow_repeats else math.perm(free, rest)
-        n = len(prefix)
-        return completions > sum(1 for f in forbidden if list(f[:n]) == prefix)
+        return _open(prefix, code_length, num_digits, allow_repeats, forbidden, allowed)
 
-    if closed:
-        return "complete" if len(values) == code_length and not trailing_space and open_(values) else None
-    if partial:
-        if not partial.isdigit() or partial.startswith("0"):
-            return None
-        used = set() if allow_repeats else set(values)
-        if allowed is not None:
-            if not any(str(n).startswith(partial) for n in allowed.next_numbers(tuple(values))):
-                return None
-        elif not any(
-            str(n).startswith(partial) and n not in used and open_(values + [n]) for n in range(1, num_digits + 1)
-        ):
-            return None
-    elif not open_(values):
+    if parsed.closed:
+        whole = len(values) == code_length and not parsed.trailing_space
+        return COMPLETE if whole and open_(values) else None
+    if not partial:
+        return PREFIX if open_(values) else None
+    if not partial.isdigit() or partial.startswith("0"):
         return None
-    return "prefix"
+    if allowed is not None:
+        possible = (str(n).startswith(partial) for n in allowed.next_numbers(tuple(values)))
+    else:
+        used = set() if allow_repeats else set(values)
+        possible = (
+            str(n).startswith(partial) and n not in used and open_(values + [n]) for n in range(1, num_digits + 1)
+        )
+    return PREFIX if any(possible) else None
 
 
 class CodeSet:

@@ -35,6 +35,7 @@ MODULES = [
     "procmem_gym.agents.openai_policy",
     "procmem_gym.agents.hf_policy",
     "procmem_gym.wrappers.episode",
+    "procmem_gym.wrappers.info",
 ]
 
 

@@ -213,13 +213,41 @@ class MastermindVectorEnv(VectorEnv):
     # ----------------------------------------------------------------- step
     def step(self, actions: Sequence[str] | np.ndarray) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict]:
         """Score N guesses; games that ended on the previous step are reset and ignore their action."""
-        rules = self.rules
-        n, length = self.num_envs, rules.code_length
+        n, length = self.num_envs, self.rules.code_length
         resetting = self._autoreset | self._finished  # a copy: _start clears the flags in place
         active = ~resetting
         guesses, why = self._parse(actions, active)
         keys = np.clip(guesses, 0, self.base - 1).astype(np.int64) @ self._weights
+        index, valid = self._validate(guesses, keys, active, why)
+        invalid = active & ~valid
+        guesses, black, white = self._score(guesses, index, valid)
+        self._record(guesses, keys, black, white, valid, invalid)
 
+        won = valid & (black == length)
+        out_of_turns = valid & ~won & (self._turn >= self.rules.max_turns)
+        too_many_errors = invalid & (self._errors > self.error_allowance)
+        terminated = won | out_of_turns | too_many_errors
+        rewards = won.astype(np.float64)
+        lost = out_of_turns | too_many_errors
+        if lost.any():
+            rewards[lost] = self._last_score(lost)
+
+        reasons = self._no_reasons
+        if why:
+            reasons = self._no_reasons.copy()
+            reasons[list(why)] = list(why.values())
+        obs = self._observe_step(guesses, black, white, reasons, valid, won, out_of_turns, too_many_errors, rewards)
+        obs = self._after_step(obs, resetting, terminated)
+        return obs, rewards, terminated, np.zeros(n, dtype=bool), self._info(won, reasons)
+
+    def _validate(
+        self, guesses: np.ndarray, keys: np.ndarray, active: np.ndarray, why: dict[int, str]
+    ) -> tuple[np.ndarray | None, np.ndarray]:
+        """Return each guess's index in the code book (None without one) and which rows are valid moves.
+
+        ``why`` gains the reason of every invalid row (out of range, repeated digits, guessed before).
+        """
+        rules = self.rules
         if self.book is not None:
             index = self.book.index_of[keys]
             bad = active & (index < 0)
@@ -239,17 +267,32 @@ class MastermindVectorEnv(VectorEnv):
             for i, guess in zip(rows.tolist(), guesses[rows].tolist(), strict=False):
                 why[i] = f"you have already guessed {format_guess(guess)}."
             valid &= ~repeated
-        invalid = active & ~valid
+        return index, valid
 
+    def _score(
+        self, guesses: np.ndarray, index: np.ndarray | None, valid: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Return the guesses as scored and their black and white pegs (from the code book's table if there is one)."""
         if index is not None:
             fb = self.book.table[np.where(valid, index, 0), self._secret_index]
             black, white = np.divmod(fb, self.book.classes)
-        else:
-            guesses = np.where(valid[:, None], guesses, 0)
-            black = (guesses == self.secrets).sum(axis=1)
-            common = np.minimum(digit_counts(guesses, rules.num_digits), self._secret_counts).sum(axis=1)
-            white = common - black
+            return guesses, black, white
+        guesses = np.where(valid[:, None], guesses, 0)
+        black = (guesses == self.secrets).sum(axis=1)
+        common = np.minimum(digit_counts(guesses, self.rules.num_digits), self._secret_counts).sum(axis=1)
+        return guesses, black, common - black
 
+    def _record(
+        self,
+        guesses: np.ndarray,
+        keys: np.ndarray,
+        black: np.ndarray,
+        white: np.ndarray,
+        valid: np.ndarray,
+        invalid: np.ndarray,
+    ) -> None:
+        """Write the valid guesses into the games' histories, advance their turns, count invalid moves in a row."""
+        length = self.rules.code_length
         rows = np.flatnonzero(valid)
         slot = self._turn[rows]
         self._history[rows, slot, :length] = guesses[rows]
@@ -260,20 +303,8 @@ class MastermindVectorEnv(VectorEnv):
         self._errors[valid] = 0
         self._errors[invalid] += 1
 
-        won = valid & (black == length)
-        out_of_turns = valid & ~won & (self._turn >= rules.max_turns)
-        too_many_errors = invalid & (self._errors > self.error_allowance)
-        terminated = won | out_of_turns | too_many_errors
-        rewards = won.astype(np.float64)
-        lost = out_of_turns | too_many_errors
-        if lost.any():
-            rewards[lost] = self._last_score(lost)
-
-        reasons = self._no_reasons
-        if why:
-            reasons = self._no_reasons.copy()
-            reasons[list(why)] = list(why.values())
-        obs = self._observe_step(guesses, black, white, reasons, valid, won, out_of_turns, too_many_errors, rewards)
+    def _after_step(self, obs: Any, resetting: np.ndarray, terminated: np.ndarray) -> Any:
+        """Keep finished games finished (autoreset disabled) or reset them next step; return the observations."""
         if self.metadata["autoreset_mode"] == AutoresetMode.DISABLED:
             # finished games stay finished until reset() with a reset_mask starts them again
             self._finished = self._finished | terminated
@@ -282,7 +313,7 @@ class MastermindVectorEnv(VectorEnv):
                     last if r else o for r, o, last in zip(resetting.tolist(), obs, self._last_obs, strict=True)
                 ]
                 obs = tuple(self._last_obs)
-            return obs, rewards, terminated, np.zeros(n, dtype=bool), self._info(won, reasons)
+            return obs
         if resetting.any():
             self._start(resetting)
             if self.observation_mode == "text":
@@ -290,7 +321,7 @@ class MastermindVectorEnv(VectorEnv):
             else:
                 obs[resetting] = 0
         self._autoreset = terminated
-        return obs, rewards, terminated, np.zeros(n, dtype=bool), self._info(won, reasons)
+        return obs
 
     def _parse(self, actions: Sequence[str] | np.ndarray, active: np.ndarray) -> tuple[np.ndarray, dict[int, str]]:
         """Return the guesses as an (N, L) int64 array and ``{row: reason}`` for unparsable text actions."""

@@ -5,19 +5,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from procmem_gym.errors import MissingExtraError
+from procmem_gym.analysis.report_figures import pyplot
 from procmem_gym.memory import ProceduralMemory
-
-
-def _matplotlib() -> Any:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as err:
-        raise MissingExtraError('memory plot needs matplotlib: pip install "procmem-gym[plot]"') from err
-    return plt
 
 
 def evolution(memory: ProceduralMemory) -> list[dict[str, Any]]:
@@ -44,7 +33,7 @@ def evolution(memory: ProceduralMemory) -> list[dict[str, Any]]:
 
 def plot_memory(memory: ProceduralMemory, path: str | os.PathLike, title: str = "procedural memory") -> None:
     """Write a two-panel PNG: skill count and mean score per iteration; uses per skill."""
-    plt = _matplotlib()
+    plt = pyplot("memory plot")
     rows = evolution(memory)
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
     its = [r["iteration"] for r in rows]

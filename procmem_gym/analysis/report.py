@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from procmem_gym.analysis.evaluation import bootstrap_ci
+from procmem_gym.analysis.report_figures import run_figures, runs_figure
 from procmem_gym.errors import ProcMemError
 from procmem_gym.rollouts.runfolder import read_json
 from procmem_gym.rollouts.transitions import EpisodeRecord, read_log
@@ -294,106 +295,6 @@ def _latex(rows: list[dict[str, Any]], columns: list[str], caption: str) -> str:
     return "\n".join(lines)
 
 
-def _forest(plt: Any, path: Path, rows: list[dict], label: str, xlabel: str, title: str | None = None) -> None:
-    """Draw differences with their 95 % intervals, one line per row (a row without a number is left blank)."""
-    fig, ax = plt.subplots(figsize=(7, 0.6 * len(rows) + 1.2))
-    for k, r in enumerate(rows):
-        if not math.isnan(r["difference"]):
-            low, high = r["difference"] - r["ci_low"], r["ci_high"] - r["difference"]
-            ax.errorbar([r["difference"]], [k], xerr=[[low], [high]], fmt="o", capsize=4)
-    ax.axvline(0, color="grey", lw=1)
-    ax.set_yticks(range(len(rows)), [r[label] for r in rows], fontsize=8)
-    ax.set_xlabel(xlabel)
-    if title:
-        ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def _plots(out: Path, run: RunData, curve: list[dict], nodes: list[dict], rows: list[dict]) -> list[str]:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return []
-    written = []
-    if curve:
-        fig, (ax, bx) = plt.subplots(1, 2, figsize=(10, 3.6))
-        it = [r["iteration"] for r in curve]
-        ax.plot(it, [r["mean_return"] for r in curve], "o-", label="learning rollouts")
-        ax.fill_between(it, [r["return_low"] for r in curve], [r["return_high"] for r in curve], alpha=0.25)
-        if not math.isnan(curve[0]["baseline_return"]):
-            ax.axhspan(curve[0]["baseline_low"], curve[0]["baseline_high"], color="grey", alpha=0.2, label="no memory")
-            ax.axhline(curve[0]["baseline_return"], color="grey", lw=1)
-        ax.set_xlabel("iteration")
-        ax.set_ylabel("mean return (95 % CI)")
-        ax.legend(loc="lower right", fontsize=8)
-        width = 0.2
-        for k, key in enumerate(("admitted", "rejected", "pruned", "merged")):
-            bx.bar([i + (k - 1.5) * width for i in it], [r[key] or 0 for r in curve], width, label=key)
-        bx2 = bx.twinx()
-        bx2.plot(it, [r["skills"] for r in curve], "k.-", label="pool size")
-        bx.set_xlabel("iteration")
-        bx.set_ylabel("candidates")
-        bx2.set_ylabel("skills in memory")
-        bx2.set_ylim(0, max([r["skills"] or 0 for r in curve] + [1]) * 1.15)
-        for axis in (ax, bx):
-            axis.set_xticks(it)
-        bx.legend(loc="upper left", fontsize=8)
-        fig.suptitle(run.name)
-        fig.tight_layout()
-        fig.savefig(out / "learning_curve.png", dpi=120)
-        plt.close(fig)
-        written.append("learning_curve.png")
-    if nodes:
-        last = max([m["iteration"] or 0 for m in nodes] + [0])
-        columns = last + 1 + any(n["iteration"] is None for n in nodes)
-        rows_used = max(
-            sum(1 for m in nodes if (m["iteration"] if m["iteration"] is not None else last + 1) == k)
-            for k in range(columns)
-        )
-        fig, ax = plt.subplots(figsize=(max(8, 4.6 * columns), max(2.5, 0.62 * rows_used + 1.2)))
-        place = {}
-        by_iteration: dict[Any, int] = {}
-        for n in nodes:
-            it = n["iteration"] if n["iteration"] is not None else last + 1
-            y = by_iteration.get(it, 0)
-            by_iteration[it] = y + 1
-            place[n["id"]] = (4 * it, -y)  # a column of width 4 per iteration leaves room for the labels
-        for n in nodes:
-            if n["parent"] in place:
-                (x0, y0), (x1, y1) = place[n["parent"]], place[n["id"]]
-                ax.annotate("", (x1, y1), (x0, y0), arrowprops={"arrowstyle": "->", "color": "#555", "lw": 1})
-        colors = {"in memory": "#1b7837", "admitted": "#5aae61", "rejected": "#bbbbbb", "merged": "#9970ab"}
-        for n in nodes:
-            x, y = place[n["id"]]
-            faint = n["status"] == "rejected"
-            ax.scatter([x], [y], s=80, color=colors.get(n["status"], "#2166ac"), alpha=0.4 if faint else 1, zorder=3)
-            ax.text(
-                x + 0.12, y + 0.12, f"{n['label']} [{n['kind']}]", fontsize=7, va="center", alpha=0.55 if faint else 1
-            )
-            if faint and n["reason"]:
-                ax.text(x + 0.12, y - 0.22, n["reason"][:60], fontsize=6, va="center", style="italic", alpha=0.6)
-        ax.set_xlabel("iteration")
-        ax.set_xticks([4 * k for k in range(columns)], [str(k) for k in range(columns)])
-        ax.set_yticks([])
-        ax.set_title(f"{run.name}: skill lineage (green: in memory, grey: rejected, purple: merged)", fontsize=9)
-        ax.set_xlim(-0.5, 4 * columns - 0.2)
-        ax.set_ylim(-rows_used + 0.4, 0.6)
-        fig.tight_layout()
-        fig.savefig(out / "lineage.png", dpi=120)
-        plt.close(fig)
-        written.append("lineage.png")
-    if rows:
-        xlabel = "difference in mean return vs no memory (95 % CI)"
-        _forest(plt, out / "forest.png", rows, "row", xlabel, run.name)
-        written.append("forest.png")
-    return written
-
-
 def _runs_table(runs: list[RunData]) -> list[dict[str, Any]]:
     out = []
     for run in runs:
@@ -431,7 +332,7 @@ def write_report(folders: list[str | Path], out: str | Path) -> Path:
         _write_csv(sub / "skills.csv", skills)
         _write_csv(sub / "lineage.csv", nodes)
         _write_csv(sub / "comparison.csv", rows)
-        figures = _plots(sub, run, curve, nodes, rows)
+        figures = run_figures(sub, run.name, curve, nodes, rows)
         prefix = "" if sub == out else f"{sub.name}/"
         md += [f"## {run.name}", "", f"Run folder: `{run.folder}`", ""]
         md += ["### Learning curve", ""]
@@ -465,17 +366,8 @@ def write_report(folders: list[str | Path], out: str | Path) -> Path:
         md += ["## Runs compared", ""]
         md.append(_markdown(table, list(table[0])))
         tex.append(_latex(table, list(table[0]), "runs compared"))
-        try:
-            import matplotlib
-
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
-
-            xlabel = "learned memory vs no memory: difference in mean return (95 % CI)"
-            _forest(plt, out / "runs.png", table, "run", xlabel)
+        if runs_figure(out / "runs.png", table):
             md += ["![runs](runs.png)", ""]
-        except ImportError:
-            pass
     (out / "tables.tex").write_text("\n".join(tex), encoding="utf-8")
     (out / "report.md").write_text("\n".join(md), encoding="utf-8")
     (out / "report.json").write_text(json.dumps({"runs": [str(r.folder) for r in runs]}, indent=1), encoding="utf-8")

@@ -26,7 +26,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from procmem_gym.envs.families import COMMANDS_KEY, GENERIC, EnvFamily
+from procmem_gym.envs.families import COMMANDS_KEY, GENERIC, EnvFamily, family_of_env
 from procmem_gym.errors import UsageError
 from procmem_gym.memory import ProceduralMemory
 from procmem_gym.memory.retrieval import retrieval_settings
@@ -139,6 +139,31 @@ class EpisodeSettings:
     keep_transitions: bool = False
     explore: float = 0.0
     retrieval: dict[str, Any] | None = field(default=None, compare=False)
+
+    @classmethod
+    def for_env(
+        cls,
+        env: Any,
+        family: EnvFamily | None,
+        log_info_exclude: tuple[str, ...] | None,
+        update_memory: bool,
+        success_key: str | None,
+        keep_episodes: bool,
+        explore: float,
+        retrieval: dict[str, Any] | None,
+    ) -> EpisodeSettings:
+        """Return the settings a wrapper's episodes share (the env's family from its spec unless given)."""
+        family = family or family_of_env(env)
+        exclude = ("procmem", *family.unlogged_keys) if log_info_exclude is None else log_info_exclude
+        return cls(
+            family=family,
+            exclude=frozenset(exclude),
+            update_memory=update_memory,
+            success_keys=None if success_key is None else (success_key,),
+            keep_transitions=keep_episodes,
+            explore=explore,
+            retrieval=dict(retrieval) if retrieval else None,
+        )
 
     def succeeded(self, info: dict[str, Any]) -> bool:
         """Return whether the final ``info`` says the episode succeeded."""

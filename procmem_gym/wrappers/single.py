@@ -25,7 +25,7 @@ from typing import Any, SupportsFloat
 import gymnasium as gym
 from gymnasium.utils import RecordConstructorArgs
 
-from procmem_gym.envs.families import EnvFamily, family_of_env
+from procmem_gym.envs.families import EnvFamily
 from procmem_gym.memory import ProceduralMemory
 from procmem_gym.rollouts.transitions import Episode, EpisodeRecord, TransitionLog
 from procmem_gym.wrappers.episode import (
@@ -62,30 +62,6 @@ def wrap(env: gym.Env | gym.vector.VectorEnv, memory: MemoryLike = None, **kwarg
     if isinstance(env, gym.vector.VectorEnv):
         return ProceduralMemoryVectorWrapper(env, memory, **kwargs)
     return ProceduralMemoryWrapper(env, memory, **kwargs)
-
-
-def _settings(
-    env: Any,
-    family: EnvFamily | None,
-    log_info_exclude: tuple[str, ...] | None,
-    update_memory: bool,
-    success_key: str | None,
-    keep_episodes: bool,
-    explore: float,
-    retrieval: dict[str, Any] | None,
-) -> EpisodeSettings:
-    """Return the settings a wrapper's episodes share (the env's family from its spec unless given)."""
-    family = family or family_of_env(env)
-    exclude = ("procmem", *family.unlogged_keys) if log_info_exclude is None else log_info_exclude
-    return EpisodeSettings(
-        family=family,
-        exclude=frozenset(exclude),
-        update_memory=update_memory,
-        success_keys=None if success_key is None else (success_key,),
-        keep_transitions=keep_episodes,
-        explore=explore,
-        retrieval=dict(retrieval) if retrieval else None,
-    )
 
 
 class ProceduralMemoryWrapper(gym.Wrapper, RecordConstructorArgs):
@@ -187,7 +163,7 @@ class ProceduralMemoryWrapper(gym.Wrapper, RecordConstructorArgs):
         self.augment_observation = augment_observation
         self.update_memory = update_memory
         self.bookkeeping = books
-        self.settings = _settings(
+        self.settings = EpisodeSettings.for_env(
             env, family, log_info_exclude, update_memory, success_key, books.keep_episodes, explore, retrieval
         )
         self.log = TransitionLog(log_path, append=books.append) if log_path is not None else None

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
 
-from procmem_gym.envs.families import EnvFamily, family_of_env
+from procmem_gym.envs.families import EnvFamily
 from procmem_gym.errors import UsageError
 from procmem_gym.memory import ProceduralMemory
 from procmem_gym.rollouts.transitions import Episode, EpisodeRecord, TransitionLog
@@ -133,16 +133,8 @@ class ProceduralMemoryVectorWrapper(VectorWrapper):
         self.mode = mode = check_mode(mode, memory)
         self.memory, self.describe, self.update_memory = memory, describe, update_memory
         self.bookkeeping = books
-        family = family or family_of_env(env)
-        exclude = ("procmem", *family.unlogged_keys) if log_info_exclude is None else log_info_exclude
-        self.settings = EpisodeSettings(
-            family=family,
-            exclude=frozenset(exclude),
-            update_memory=update_memory,
-            success_keys=None if success_key is None else (success_key,),
-            keep_transitions=books.keep_episodes,
-            explore=explore,
-            retrieval=dict(retrieval) if retrieval else None,
+        self.settings = EpisodeSettings.for_env(
+            env, family, log_info_exclude, update_memory, success_key, books.keep_episodes, explore, retrieval
         )
         self.log = TransitionLog(log_path, append=books.append) if log_path is not None else None
         self.slots = make_slots(env.num_envs, memory, mode, env.single_action_space, self.log, self.settings)
