@@ -70,17 +70,25 @@ def make_policy(
             console.print(
                 f"first use of smollm2: de-quantising the GGUF model into {cached_smollm2_dir()} (once, ~20 s)"
             )
-        return load_smollm2(env_id=env_id, dtype=dtype, device=device, avoid_repeats=avoid_repeats)
+        return load_smollm2(
+            env_id=env_id, dtype=dtype, device=device, avoid_repeats=avoid_repeats, action_space=action_space
+        )
     if name.startswith("hf:"):
         from procmem_gym.agents.hf_policy import HFPolicy
 
         return HFPolicy.from_pretrained(
-            name[3:], env_id=env_id, name=name, dtype=dtype, device=device, avoid_repeats=avoid_repeats
+            name[3:],
+            env_id=env_id,
+            name=name,
+            dtype=dtype,
+            device=device,
+            avoid_repeats=avoid_repeats,
+            action_space=action_space,
         )
     if name.startswith("openai:"):
         from procmem_gym.agents.openai_policy import OpenAIPolicy, parse_openai_agent
 
         model, url = parse_openai_agent(name[7:])
         options = {k: v for k, v in (server or {}).items() if v is not None}
-        return OpenAIPolicy(model, url, env_id=env_id, seed=seed, **options)
+        return OpenAIPolicy(model, url, env_id=env_id, seed=seed, action_space=action_space, **options)
     raise AgentError(f"unknown agent {name!r}; choose one of: {AGENTS_HELP}")

@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from procmem_gym.envs.actions import ActionSet, action_set_of, constrain
+from procmem_gym.envs.families import COMMANDS_KEY
 
 from procmem_gym.errors import MissingExtraError, ProcMemError, UsageError
 
@@ -84,7 +86,7 @@ class TakenCommands:
 
     @staticmethod
     def _state(observation: Any, info: dict[str, Any]) -> tuple:
-        commands = info.get("admissible_commands") if isinstance(info, dict) else None
+        commands = info.get(COMMANDS_KEY) if isinstance(info, dict) else None
         return str(observation), tuple(map(str, commands or ()))
 
     def add(self, slot: int, observation: Any, info: dict[str, Any], action: str) -> None:
@@ -107,6 +109,10 @@ class TakenCommands:
             self._slots = {}
         else:
             self._slots.pop(slot, None)
+
+
+#: Samples a free-text action is drawn again until a skill's constraint allows it.
+REJECTION_TRIES = 8
 
 
 class HFPolicy(BasePolicy):
@@ -134,6 +140,7 @@ class HFPolicy(BasePolicy):
         device: str | None = None,
         temperature: float = 0.0,
         avoid_repeats: bool = True,
+        action_space: Any = None,
     ) -> None:
         torch, _ = require_torch()
         self.torch = torch
@@ -163,6 +170,8 @@ class HFPolicy(BasePolicy):
         #: Greedy command choices skip a command this slot already took in the same state (see :class:`TakenCommands`).
         self.avoid_repeats = bool(avoid_repeats)
         self.taken = TakenCommands()
+        #: The env's action space: its moves are the choices where the env lists none (``Discrete``, ...).
+        self.action_space = action_space
 
     @property
     def cache(self) -> bool:
@@ -300,34 +309,87 @@ class HFPolicy(BasePolicy):
             raise ValueError(f"{len(observations)} observations but {len(infos)} infos")
         return self._act(observations, infos, list(slots) if slots is not None else list(range(len(observations))))
 
-    def _act(self, observations: Sequence[Any], infos: Sequence[dict[str, Any]], slots: list[int]) -> list[str]:
+    def _act(self, observations: Sequence[Any], infos: Sequence[dict[str, Any]], slots: list[int]) -> list[Any]:
         prompts = [self.prompt(o, i, s) for o, i, s in zip(observations, infos, slots, strict=True)]
         actions: list[str | None] = [None] * len(prompts)
         details: list[dict[str, Any]] = [{} for _ in prompts]
-        choice_rows = [r for r, i in enumerate(infos) if self.constrain and i.get("admissible_commands")]
+        sets = [action_set_of(i, self.action_space) for i in infos]
+        choice_rows = [r for r, a in enumerate(sets) if self.constrain and a.options() is not None]
         if choice_rows:
-            self._act_by_choice(prompts, observations, infos, slots, choice_rows, actions, details)
+            self._act_by_choice(prompts, observations, infos, slots, sets, choice_rows, actions, details)
         rest = [r for r in range(len(prompts)) if actions[r] is None]
         for start in range(0, len(rest), self.batch_size):
             chunk = rest[start : start + self.batch_size]
-            specs = [self._spec(infos[r], details[r]) if self.constrain else None for r in chunk]
-            rows, logps = self.lm.decode(
-                [prompts[r] for r in chunk],
-                self.max_new_tokens,
-                self._grammars(specs),
-                self.temperature,
-                [self._generator(slots[r]) for r in chunk],
-            )
-            for r, text, lp in zip(chunk, self._texts(rows), logps, strict=True):
-                actions[r] = parse_action(text, self.template)
-                if self.temperature > 0:
-                    details[r]["behaviour_logprob"] = lp
-            self.model_calls += len(chunk)
+            self._decode(chunk, prompts, infos, slots, actions, details)
+        free = [r for r in rest if self.constrain and sets[r].kind == "free" and skill_constraint(infos[r]) is not None]
+        if free:
+            self._reject(free, prompts, infos, slots, actions, details)
         for r, slot in enumerate(slots):
             self.history.add(slot, observations[r], actions[r])
             self.taken.add(slot, observations[r], infos[r], actions[r])
         self.last_details = details
-        return [a if a is not None else "" for a in actions]
+        return [sets[r].to_action(a) if a is not None else "" for r, a in enumerate(actions)]
+
+    def _decode(
+        self,
+        chunk: list[int],
+        prompts: list[str],
+        infos: Sequence[dict[str, Any]],
+        slots: list[int],
+        actions: list[str | None],
+        details: list[dict[str, Any]],
+    ) -> None:
+        """Decode the rows of ``chunk`` in one batch (under the guess grammar where the row has one)."""
+        specs = [self._spec(infos[r], details[r]) if self.constrain else None for r in chunk]
+        rows, logps = self.lm.decode(
+            [prompts[r] for r in chunk],
+            self.max_new_tokens,
+            self._grammars(specs),
+            self.temperature,
+            [self._generator(slots[r]) for r in chunk],
+        )
+        for r, text, lp in zip(chunk, self._texts(rows), logps, strict=True):
+            actions[r] = parse_action(text, self.template)
+            if self.temperature > 0:
+                details[r]["behaviour_logprob"] = lp
+        self.model_calls += len(chunk)
+
+    def _reject(
+        self,
+        rows: list[int],
+        prompts: list[str],
+        infos: Sequence[dict[str, Any]],
+        slots: list[int],
+        actions: list[str | None],
+        details: list[dict[str, Any]],
+    ) -> None:
+        """Free-text rows under a constraint: sample again until the constraint allows the action (rejection).
+
+        Greedy decoding gives the same text again, so it is not retried. A row that finds no allowed
+        action in :data:`REJECTION_TRIES` samples keeps its last one, and its step says the constraint
+        was skipped. The logged ``behaviour_logprob`` is the sample's own (not renormalised: the
+        mass of what a free-text constraint allows cannot be summed).
+        """
+        pending = []
+        for r in rows:
+            bound = skill_constraint(infos[r])
+            if bound.allows(str(actions[r])):
+                details[r].update({"constraint": "applied", "constraint_reason": "rejection", "tries": 1})
+            else:
+                pending.append(r)
+        tries = 1
+        while pending and self.temperature > 0 and tries < REJECTION_TRIES:
+            tries += 1
+            self._decode(pending, prompts, infos, slots, actions, details)
+            still = []
+            for r in pending:
+                if skill_constraint(infos[r]).allows(str(actions[r])):
+                    details[r].update({"constraint": "applied", "constraint_reason": "rejection", "tries": tries})
+                else:
+                    still.append(r)
+            pending = still
+        for r in pending:
+            details[r].update({"constraint": "skipped", "constraint_reason": f"nothing allowed in {tries} samples"})
 
     def _spec(self, info: dict[str, Any], detail: dict[str, Any]) -> tuple | None:
         """Return a Mastermind row's grammar spec: the variant, and the guesses a skill's constraint allows."""
@@ -347,23 +409,21 @@ class HFPolicy(BasePolicy):
         observations: Sequence[Any],
         infos: Sequence[dict[str, Any]],
         slots: list[int],
+        sets: list[ActionSet],
         rows: list[int],
         actions: list[str | None],
         details: list[dict[str, Any]],
     ) -> None:
-        """Pick among admissible commands (those a skill's constraint allows): best score, or a sample.
+        """Pick among an enumerable action set's options (those a skill's constraint allows): best score, or a sample.
 
         A greedy choice also leaves out the commands this slot already took in the same state,
         while any other remains (``avoid_repeats``).
         """
         options = []
         for r in rows:
-            commands = [str(c) for c in infos[r]["admissible_commands"]]
-            bound = skill_constraint(infos[r])
-            if bound is not None:
-                allowed = [c for c in commands if bound.allows(c)]
-                details[r]["constraint"] = "applied" if allowed else "skipped"
-                commands = allowed or commands
+            narrowed = constrain(sets[r], skill_constraint(infos[r]))
+            details[r].update(narrowed.detail())
+            commands = narrowed.options
             if self.avoid_repeats and self.temperature <= 0:
                 fresh = self.taken.fresh(slots[r], observations[r], infos[r], commands)
                 if len(fresh) < len(commands):
@@ -407,9 +467,10 @@ class HFPolicy(BasePolicy):
         prompts = [self.prompt(o, i, slot=-1) for o, i in zip(observations, infos, strict=True)]
         k = max((len(c) for c in constraints), default=0)
         out = np.zeros((len(actions), k))
-        command_rows = [r for r, i in enumerate(infos) if i.get("admissible_commands")]
+        sets = [action_set_of(i, self.action_space) for i in infos]
+        command_rows = [r for r, a in enumerate(sets) if a.options() is not None]
         if command_rows:
-            cmds = [[str(c) for c in infos[r]["admissible_commands"]] for r in command_rows]
+            cmds = [sets[r].options() for r in command_rows]
             scores = self.command_scores([prompts[r] for r in command_rows], cmds)
             for r, commands, row in zip(command_rows, cmds, scores, strict=True):
                 values = choice_logprobs(row, commands, actions[r], constraints[r], t)
@@ -426,7 +487,11 @@ class HFPolicy(BasePolicy):
                     )
                     specs.append(spec)
                 grammars.append(self._grammars(specs) if variant is not None else [None] * len(specs))
-            values = self.lm.token_logprobs([prompts[r] for r in rest], [actions[r] for r in rest], grammars, t)
+            values = self.lm.token_logprobs([prompts[r] for r in rest], [str(actions[r]) for r in rest], grammars, t)
             for r, row in zip(rest, values, strict=True):
                 out[r, : len(row)] = row
+                if sets[r].kind == "free":  # what a free-text constraint excludes has probability 0
+                    for j, bound in enumerate(constraints[r]):
+                        if bound is not None and getattr(bound, "bound", True) and not bound.allows(str(actions[r])):
+                            out[r, j] = -np.inf
         return out

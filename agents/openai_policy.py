@@ -28,11 +28,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
+from procmem_gym.envs.actions import ActionSet, GuessGrammar, action_set_of, constrain
 
 from procmem_gym.errors import LogprobsUnavailableError, ProcMemError, UsageError, renamed
 
+from .guess_grammar import allowed_guesses
 from .policy import BasePolicy, choice_logprobs, mean_scores
 from .prompts import PromptTemplate, SlotHistory, build_messages, mastermind_variant, parse_action, template_for
+from .random_policy import skill_constraint
 
 __all__ = ["OpenAIPolicy", "ServerError", "ServerLogprobsError", "parse_openai_agent", "render_chat", "PROMPT_FORMATS"]
 
@@ -47,6 +50,10 @@ def parse_openai_agent(spec: str) -> tuple[str, str]:
     if not sep or not model or not url.startswith(("http://", "https://")):
         raise UsageError(f"expected openai:MODEL@URL, e.g. openai:qwen2.5-7b@http://127.0.0.1:8000/v1, got {spec!r}")
     return model, url.rstrip("/")
+
+
+#: Times a served model is asked again for a move a skill's constraint allows.
+RETRIES = 2
 
 
 class OpenAIPolicy(BasePolicy):
@@ -70,6 +77,7 @@ class OpenAIPolicy(BasePolicy):
         max_response_bytes: int = 8 << 20,
         prompt_format: str = "chatml",
         score_batch: int = 16,
+        action_space: Any = None,
     ) -> None:
         self.model = model
         self.base_url = base_url.rstrip("/")
@@ -96,6 +104,8 @@ class OpenAIPolicy(BasePolicy):
         #: Texts scored per completions request.
         self.score_batch = max(1, int(score_batch))
         self._logprobs: bool | None = None  # whether the server scores text (asked once)
+        #: The env's action space: its moves are the choices where the env lists none.
+        self.action_space = action_space
 
     def reset(self, seed: int | None = None, index: int | None = None) -> None:
         """Forget one slot's history (or all); remember the seed sent with requests."""
@@ -210,15 +220,62 @@ class OpenAIPolicy(BasePolicy):
             jobs.append((build_messages(self.template, str(o), i, self.history.get(s)), regex))
         with ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(jobs)))) as pool:
             texts = list(pool.map(lambda job: self._complete(*job), jobs))
-        actions = []
-        for text, info, obs, slot in zip(texts, infos, observations, slots, strict=False):
-            action = parse_action(text, self.template)
-            commands = info.get("admissible_commands")
-            if self.constrain and commands:
-                action = snap(action, [str(c) for c in commands])
-            actions.append(action)
+        actions, details = [], []
+        for text, info, obs, slot, job in zip(texts, infos, observations, slots, jobs, strict=False):
+            sets = action_set_of(info, self.action_space)
+            action, detail = self._within(parse_action(text, self.template), sets, info, obs, slot, job)
+            actions.append(sets.to_action(action))
+            details.append(detail)
             self.history.add(slot, obs, action)
+        self.last_details = details
         return actions
+
+    def _within(
+        self, action: str, actions: ActionSet, info: dict[str, Any], obs: Any, slot: int, job: tuple
+    ) -> tuple[str, dict[str, Any]]:
+        """Return the answer kept inside the action set and a skill's constraint, and what was done to keep it.
+
+        An enumerable set narrowed by a constraint is scored where the server scores given text
+        (the best allowed option); otherwise an answer outside the allowed options is snapped to
+        the closest one. For other sets the answer is checked; an excluded one is asked again
+        (:data:`RETRIES` times, saying which move was not allowed), then replaced by a uniformly
+        drawn allowed guess (Mastermind), else kept with the constraint marked skipped.
+        """
+        bound = skill_constraint(info) if self.constrain else None
+        narrowed = constrain(actions, bound)
+        detail = narrowed.detail()
+        options = narrowed.options
+        if options is not None:
+            if not self.constrain or action in options:
+                return action, detail
+            if narrowed.status == "applied" and self.supports_logprobs():
+                prompt = self.prompt(obs, info, slot)
+                scores = mean_scores(self.logprob_tokens([prompt] * len(options), options), [options])[0]
+                detail["constraint_fallback"] = "best scored"
+                return options[int(np.argmax(scores))], detail
+            snapped = snap(action, options)
+            if narrowed.status is not None:
+                detail["constraint_fallback"] = "closest allowed"
+            return snapped, detail
+        if bound is None or not getattr(bound, "bound", True) or bound.allows(action):
+            return action, detail
+        messages, regex = job
+        for tries in range(1, RETRIES + 1):
+            note = {"role": "user", "content": f"The move {action} is not allowed here. Answer with another move."}
+            action = parse_action(self._complete([*messages, note], regex), self.template)
+            if bound.allows(action):
+                return action, {"constraint": "applied", "constraint_reason": "asked again", "tries": tries + 1}
+        if isinstance(actions, GuessGrammar):
+            allowed = allowed_guesses(actions.variant, bound)
+            if allowed is not None:
+                rng = np.random.default_rng([self.seed, slot, len(actions.variant[3])])
+                row = allowed.codes[int(rng.integers(len(allowed)))]
+                return "[" + " ".join(str(int(d)) for d in row) + "]", {
+                    "constraint": "applied",
+                    "constraint_fallback": "uniform allowed",
+                    "allowed": len(allowed),
+                }
+        return action, {"constraint": "skipped", "constraint_reason": f"nothing allowed in {RETRIES + 1} answers"}
 
     # ------------------------------------------------------------------ log-probabilities
     def prompt(self, observation: Any, info: dict[str, Any], slot: int = 0) -> str:
@@ -269,26 +326,28 @@ class OpenAIPolicy(BasePolicy):
     ) -> np.ndarray:
         """Return ``(n, k)``: each action's log-probability under each of ``k`` constraints (command choices).
 
-        The same numbers as :meth:`HFPolicy.action_logprobs` for rows with admissible commands:
-        the softmax of the commands' scores at ``temperature`` (default 1), renormalised over what
-        each constraint allows. Free-text rows (a Mastermind guess) need the model's whole
+        The same numbers as :meth:`HFPolicy.action_logprobs` for rows whose action set is
+        enumerable (admissible commands, a declared set, a ``Discrete`` space): the softmax of the
+        options' scores at ``temperature`` (default 1), renormalised over what each constraint
+        allows. Free-text rows (a Mastermind guess) need the model's whole
         next-token distribution at every step, which servers do not return: they raise
         :class:`ServerLogprobsError`, and the learner gates them by validation rollouts.
         """
         if not self.supports_logprobs():
             raise ServerLogprobsError(f"{self.base_url}: the server returns no log-probabilities of given text")
-        if any(not i.get("admissible_commands") for i in infos):
+        cmds = [action_set_of(i, self.action_space).options() for i in infos]
+        if any(c is None for c in cmds):
             raise ServerLogprobsError(
-                "a served model's log-probabilities cover command choices; free-text actions are gated by rollouts"
+                "a served model's log-probabilities cover choices among enumerable actions; free-text actions are "
+                "gated by rollouts"
             )
         t = temperature if temperature is not None else 1.0
         prompts = [self.prompt(o, i, slot=-1) for o, i in zip(observations, infos, strict=True)]
-        cmds = [[str(c) for c in i["admissible_commands"]] for i in infos]
         scores = self.command_scores(prompts, cmds)
         k = max((len(c) for c in constraints), default=0)
         out = np.zeros((len(actions), k))
         for r, (commands, row) in enumerate(zip(cmds, scores, strict=True)):
-            values = choice_logprobs(row, commands, actions[r], constraints[r], t)
+            values = choice_logprobs(row, commands, str(actions[r]), constraints[r], t)
             out[r, : len(values)] = values
         return out
 

@@ -7,9 +7,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from procmem_gym.envs.families import COMMANDS_KEY
+from procmem_gym.envs.actions import Commands, GuessGrammar, action_set_of, constrain, uniform_logprobs
 from procmem_gym.envs.mastermind.rules import format_guess
-from procmem_gym.envs.mastermind.rules import variant_of as mastermind_variant
 
 from .guess_grammar import allowed_guesses
 from .policy import BasePolicy
@@ -19,6 +18,10 @@ def skill_constraint(info: dict[str, Any]) -> Any:
     """Return the bound constraint the active skill puts in ``info["procmem"]``, or None."""
     procmem = info.get("procmem") if isinstance(info, dict) else None
     return procmem.get("constraint") if isinstance(procmem, dict) else None
+
+
+#: Draws of a free-text action space before a constraint that allows none of them is skipped.
+REJECTION_TRIES = 1000
 
 
 class RandomPolicy(BasePolicy):
@@ -73,22 +76,48 @@ class RandomPolicy(BasePolicy):
 
     def _act(self, info: dict[str, Any], rng: np.random.Generator) -> tuple[Any, dict[str, Any]]:
         bound = skill_constraint(info)
-        commands = info.get(COMMANDS_KEY)
-        if commands:
-            options = [str(c) for c in commands]
-            detail: dict[str, Any] = {}
-            if bound is not None:
-                allowed = [c for c in options if bound.allows(c)]
-                detail["constraint"] = "applied" if allowed else "skipped"
-                options = allowed or options
+        actions = action_set_of(info, self.action_space)
+        if isinstance(actions, GuessGrammar):
+            return self._guess(actions.variant, bound, rng)
+        narrowed = constrain(actions, bound)
+        if narrowed.options is not None:
+            options = narrowed.options
+            detail = narrowed.detail()
+            if bound is not None or not isinstance(actions, Commands):
                 detail["behaviour_logprob"] = -math.log(len(options))
-            return options[int(rng.integers(len(options)))], detail
-        variant = mastermind_variant(info)
-        if variant is not None:
-            return self._guess(variant, bound, rng)
+            return actions.to_action(options[int(rng.integers(len(options)))]), detail
+        return self._free(bound, rng)
+
+    def _free(self, bound: Any, rng: np.random.Generator) -> tuple[Any, dict[str, Any]]:
+        """Sample the action space; under a constraint, sample until an action is allowed (rejection)."""
         if self.action_space is None:
-            raise ValueError("RandomPolicy needs info['admissible_commands'], a Mastermind info, or an action_space")
-        return self.action_space.sample(), {}
+            raise ValueError(
+                "RandomPolicy needs an action set in info (admissible commands, a declared action_set, a Mastermind "
+                "info) or an action_space"
+            )
+        if bound is None:
+            return self.action_space.sample(), {}
+        for tries in range(1, REJECTION_TRIES + 1):
+            action = self.action_space.sample()
+            if bound.allows(str(action)):
+                return action, {"constraint": "applied", "constraint_reason": "rejection", "tries": tries}
+        return action, {"constraint": "skipped", "constraint_reason": f"nothing allowed in {REJECTION_TRIES} draws"}
+
+    def action_logprobs(
+        self,
+        observations: Sequence[Any],
+        infos: Sequence[dict[str, Any]],
+        actions: Sequence[Any],
+        constraints: Sequence[Sequence[Any]],
+        temperature: float | None = None,
+    ) -> np.ndarray:
+        """Return ``(n, k)``: each action's exact log-probability under a uniform choice within each constraint.
+
+        ``-log |allowed|`` where the constraint allows the action, ``-inf`` where it excludes it
+        (the gate's ratio 0); a constraint that allows nothing is skipped, as when acting.
+        """
+        sets = [action_set_of(i, self.action_space) for i in infos]
+        return uniform_logprobs(sets, [str(a) for a in actions], constraints)
 
     def _guess(self, variant: tuple, bound: Any, rng: np.random.Generator) -> tuple[str, dict[str, Any]]:
         if bound is not None:

@@ -19,6 +19,9 @@ MASTERMIND_VARIANTS: dict[str, dict] = {
 #: ALFWorld on its real engine (needs the ``alfworld`` extra and game data; see ``procmem_gym.envs.alfworld``).
 ALFWORLD_ID = "procmem_gym/ALFWorld-v0"
 
+#: TextArena's single-player games (the ``textarena`` extra), as ``textarena/<game>``.
+TEXTARENA_NAMESPACE = "textarena"
+
 
 def register_envs() -> None:
     """Register every procmem-gym environment id with Gymnasium (idempotent)."""
@@ -34,8 +37,15 @@ def register_envs() -> None:
     if ALFWORLD_ID not in registry:
         # No max_episode_steps here: the env truncates at its own ``max_steps`` (default 50).
         register(id=ALFWORLD_ID, entry_point="procmem_gym.envs.alfworld.env:ALFWorldEnv")
+    from .textarena.games import GAMES
+
+    for game in GAMES:
+        env_id = f"{TEXTARENA_NAMESPACE}/{game}"
+        if env_id not in registry:
+            # the game ends itself (turn limits); no step limit on top of TextArena's own
+            register(id=env_id, entry_point="procmem_gym.envs.textarena.env:TextArenaEnv", kwargs={"game": game})
 
 
 register_envs()
 
-__all__ = ["ALFWORLD_ID", "MASTERMIND_VARIANTS", "register_envs"]
+__all__ = ["ALFWORLD_ID", "MASTERMIND_VARIANTS", "TEXTARENA_NAMESPACE", "register_envs"]

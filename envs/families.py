@@ -129,6 +129,14 @@ FAMILIES: dict[str, EnvFamily] = {
         unlogged_keys=("history",),
         agents=("expert",),
     ),
+    "textarena": EnvFamily(
+        "textarena",
+        "procmem_gym.envs.textarena",
+        "TextArena",
+        success_keys=("success",),
+        invalid_key="invalid_move",
+        unlogged_keys=("action_set",),
+    ),
 }
 #: Any env procmem-gym does not know: the conventions of text-game envs (TextWorld's keys).
 GENERIC = EnvFamily(
@@ -140,7 +148,7 @@ GENERIC = EnvFamily(
     task_info_key="goal",
     source_info_key="gamefile",
     source_root="json_2.1.1/",
-    unlogged_keys=("history",),
+    unlogged_keys=("history", "action_set"),
 )
 
 

@@ -34,6 +34,7 @@ exception                      builtin base           defined in (raised by)
 ``ServerLogprobsError``        ``RuntimeError``       ``procmem_gym.agents.openai_policy`` (a LogprobsUnavailableError)
 ``InvalidGuessError``          ``ValueError``         ``procmem_gym.envs.mastermind.rules``
 ``ALFWorldDataError``          ``FileNotFoundError``  ``procmem_gym.envs.alfworld.data``
+``TextArenaDataError``         ``FileNotFoundError``  ``procmem_gym.envs.textarena.env`` (NLTK data not installed)
 =============================  =====================  =================================================
 
 Names of earlier versions still import, with a ``DeprecationWarning``: ``LogprobsUnavailable``

@@ -317,22 +317,7 @@ class Rollouts:
         ``explore`` skills are left inactive with that probability per step (learning rollouts).
         """
         mode = mode if memory is not None else "off"
-        # the episodes to play: start .. episodes - 1, less those a resumed run already holds (a
-        # batched run finishes episodes out of order, so they need not be the first ones)
-        done = set(skip)
-        ids = [i for i in range(start, episodes) if i not in done]
-        contiguous = ids == list(range(start, episodes))
-        seeds = None
-        if self.vector and (env_seeds is not None or not contiguous):
-            seeds = tuple(env_seeds[i] if env_seeds is not None else seed + i for i in ids)
-        books = Bookkeeping(
-            append=append,
-            episode_offset=start,
-            episode_ids=None if contiguous else tuple(ids),
-            keep_episodes=keep_episodes,
-            episode_seeds=seeds,
-            episode_limit=len(ids) if self.vector else None,
-        )
+        ids, books = self._bookkeeping(episodes, seed, start, skip, env_seeds, append, keep_episodes)
         wrapped = wrap(
             self.env,
             memory,
@@ -368,6 +353,37 @@ class Rollouts:
         finally:
             wrapped.finish_log()
         return Played(records, wrapped.finished)
+
+    def _bookkeeping(
+        self,
+        episodes: int,
+        seed: int,
+        start: int,
+        skip: Collection[int],
+        env_seeds: Sequence[int] | None,
+        append: bool,
+        keep_episodes: bool,
+    ) -> tuple[list[int], Bookkeeping]:
+        """Return the numbers of the episodes to play and how the wrapper numbers, seeds and keeps them.
+
+        The episodes are ``start .. episodes - 1``, less those a resumed run already holds (a
+        batched run finishes episodes out of order, so they need not be the first ones).
+        """
+        done = set(skip)
+        ids = [i for i in range(start, episodes) if i not in done]
+        contiguous = ids == list(range(start, episodes))
+        seeds = None
+        if self.vector and (env_seeds is not None or not contiguous):
+            seeds = tuple(env_seeds[i] if env_seeds is not None else seed + i for i in ids)
+        books = Bookkeeping(
+            append=append,
+            episode_offset=start,
+            episode_ids=None if contiguous else tuple(ids),
+            keep_episodes=keep_episodes,
+            episode_seeds=seeds,
+            episode_limit=len(ids) if self.vector else None,
+        )
+        return ids, books
 
     def close(self) -> None:
         """Close the env."""

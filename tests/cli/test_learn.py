@@ -179,8 +179,11 @@ def test_a_short_run_says_why_it_learned_nothing(tmp_path, tiny_model_dir):
     assert "--no-constraints" in events[0]["detail"]["reason"]
 
 
-def test_a_policy_without_log_probabilities_is_gated_by_the_paired_confirmation(tmp_path):
-    """The random agent gives no log-probabilities: its candidates go to the confirmation rollouts, not rejected."""
+def test_a_policy_without_log_probabilities_is_gated_by_the_paired_confirmation(tmp_path, monkeypatch):
+    """A policy that gives no log-probabilities: its candidates go to the confirmation rollouts, not rejected."""
+    from procmem_gym.agents.random_policy import RandomPolicy
+
+    monkeypatch.delattr(RandomPolicy, "action_logprobs")  # the random agent of earlier versions
     out = tmp_path / "random"
     args = ["learn", "--agent", "random", "--teacher", "solver", "--iterations", "1", "--episodes", "8"]
     assert main([*args, "--num-envs", "2", "--eval-episodes", "0", "--out", str(out)]) == 0
@@ -191,3 +194,17 @@ def test_a_policy_without_log_probabilities_is_gated_by_the_paired_confirmation(
     assert not any("does not change the policy" in d["gate"]["reason"] for d in gated)
     admitted = [e["detail"] for e in report["events"] if e["kind"] == "add"]
     assert report["admitted"] == len(admitted) >= 1 and all(d.get("confirmation") for d in admitted)
+
+
+def test_the_random_agent_gives_the_gate_exact_numbers(tmp_path):
+    """Its constrained choice is uniform over the allowed set: the gate judges with -log |allowed| and ratio 0."""
+    out = tmp_path / "random"
+    args = ["learn", "--agent", "random", "--teacher", "solver", "--iterations", "1", "--episodes", "8"]
+    assert main([*args, "--num-envs", "2", "--eval-episodes", "0", "--out", str(out)]) == 0
+    report = json.loads((out / "iter-000" / "report.json").read_text())
+    assert report["gate_numbers"] == "exact log-probabilities"
+    gated = [
+        e["detail"]["gate"] for e in report["events"] if isinstance(e.get("detail"), dict) and "gate" in e["detail"]
+    ]
+    assert gated and not any("does not change the policy" in g["reason"] for g in gated)
+    assert any(g.get("mean_abs_log_ratio", 0) > 0 for g in gated)
