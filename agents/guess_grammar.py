@@ -198,10 +198,10 @@ def variant_codes(code_length: int, num_digits: int, allow_repeats: bool) -> tup
     """Return every code of a variant and the count of each digit in each (cached: extreme has 2,985,984)."""
     from procmem_gym.envs.mastermind.rules import all_codes
 
-    from procmem_gym.skills.constraint import digit_counts
+    from procmem_gym.skills.constraint import value_counts
 
     codes = all_codes(code_length, num_digits, allow_repeats).astype(np.int64)
-    return codes, digit_counts(codes)
+    return codes, value_counts(codes)
 
 
 def allowed_guesses(variant: tuple, constraint: Any) -> CodeSet | None:

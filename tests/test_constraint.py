@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from procmem_gym.envs.mastermind.rules import feedback
 
-from procmem_gym.skills.constraint import Constraint, ConstraintError, digit_counts
+from procmem_gym.skills.constraint import Constraint, ConstraintError, value_counts
 from procmem_gym.skills.skill import Skill, SkillError
 
 CONSISTENT = {
@@ -47,7 +47,7 @@ def test_same_feedback_is_expressible_without_mastermind_in_the_language(secret,
     black, white = feedback(guess, secret)
     bound = Constraint.from_dict(CONSISTENT).bind("", {"g": str(list(guess)), "b": str(black), "w": str(white)})
     codes = np.array(list(itertools.permutations(range(1, 7), 4)))
-    mask = bound.mask_codes(codes, digit_counts(codes))
+    mask = bound.mask_codes(codes, value_counts(codes))
     expected = np.array([feedback(guess, tuple(c)) == (black, white) for c in codes])
     assert (mask == expected).all() and mask[codes.tolist().index(list(secret))]
     # the text path (what the random policy and the command choice use) agrees with the array path

@@ -18,20 +18,13 @@ from dataclasses import dataclass
 
 from procmem_gym.envs.families import GENERIC, EnvFamily
 from procmem_gym.learning.experience import Episode
+from procmem_gym.learning.situations import first_line
 from procmem_gym.skills.skill import LIMITS, Skill
 
-__all__ = ["Rule", "abstract_step", "mine_rules", "rule_skill", "first_line"]
+__all__ = ["Rule", "abstract_step", "mine_rules", "rule_skill"]
 
 _NUMBER = re.compile(r"\d+")
 _BRACKETED = re.compile(r"\[[^\[\]]*\]")
-
-
-def first_line(text: str) -> str:
-    """Return the first non-empty line of an observation (the step's own message)."""
-    for line in text.splitlines():
-        if line.strip():
-            return line.strip()
-    return ""
 
 
 def _literal(text: str) -> str:

@@ -31,9 +31,10 @@ import numpy as np
 
 from procmem_gym.envs.families import GENERIC, EnvFamily, family_of
 from procmem_gym.errors import ProcMemError, UsageError
-from procmem_gym.learning.abstraction import decisions_of, first_line, mine_rules, rule_skill
+from procmem_gym.learning.abstraction import decisions_of, mine_rules, rule_skill
 from procmem_gym.learning.experience import Episode, group_episodes
 from procmem_gym.learning.procedures import procedure_skills, task_scripts
+from procmem_gym.learning.situations import first_line
 from procmem_gym.memory import ProceduralMemory
 from procmem_gym.rollouts.transitions import EpisodeRecord, Transition
 from procmem_gym.skills.skill import LIMITS, Skill

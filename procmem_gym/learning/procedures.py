@@ -38,7 +38,7 @@ from procmem_gym.learning.experience import Episode
 from procmem_gym.skills.skill import LIMITS, Skill
 from procmem_gym.wrappers.tracking import CONTEXT_TASK, changed, in_view, task_key, task_of
 
-__all__ = ["SLOT_NAMES", "abstract_task", "procedure_skills", "situation_of", "task_scripts"]
+__all__ = ["SLOT_NAMES", "abstract_task", "procedure_skills", "opening_words", "task_scripts"]
 
 #: Names of the goal's slots, in the order the goal names them.
 SLOT_NAMES = ("obj", "place", "tool")
@@ -79,12 +79,12 @@ def abstract_task(goal: str, actions: Sequence[str]) -> tuple[str, dict[str, str
     return "".join(parts), slots
 
 
-def situation_of(observation: str) -> str:
+def opening_words(observation: str) -> str:
     """Return the words that start an observation, before the first named entity (at most six).
 
-    >>> situation_of("You arrive at countertop 1. On the countertop 1, you see a mug 2.")
+    >>> opening_words("You arrive at countertop 1. On the countertop 1, you see a mug 2.")
     'You arrive at'
-    >>> situation_of("You pick up the mug 2 from the countertop 1.")
+    >>> opening_words("You pick up the mug 2 from the countertop 1.")
     'You pick up the'
     """
     first = observation.strip().split("\n", 1)[0]
@@ -200,7 +200,7 @@ def procedure_skills(
             action = " ".join(tr.action.lower().split())
             repeated = action in taken
             taken.add(action)
-            situation = situation_of(tr.observation)
+            situation = opening_words(tr.observation)
             stage = " ".join(sorted(done))
             seen = in_view(tr.observation, goal)
             verb = tr.action.split(maxsplit=1)[0].lower() if tr.action.strip() else ""

@@ -12,8 +12,8 @@ import json
 import re
 from collections.abc import Sequence
 
-from procmem_gym.learning.abstraction import first_line
 from procmem_gym.learning.experience import Segment
+from procmem_gym.learning.situations import first_line
 from procmem_gym.skills.skill import Lineage, Skill, SkillError
 
 __all__ = ["gradient_prompt", "parse_candidates"]

@@ -373,7 +373,7 @@ class BoundConstraint:
                 got = np.isin(rows, ref_arr).sum(axis=1)
             else:
                 if counts is None:
-                    counts = digit_counts(codes)
+                    counts = value_counts(codes)
                 width = counts.shape[1]
                 ref_counts = np.bincount(ref_arr[(ref_arr >= 0) & (ref_arr < width)], minlength=width)[:width]
                 got = np.minimum(counts[alive], ref_counts).sum(axis=1)
@@ -396,7 +396,7 @@ class BoundConstraint:
         }
 
 
-def digit_counts(codes: np.ndarray) -> np.ndarray:
+def value_counts(codes: np.ndarray) -> np.ndarray:
     """Return the ``(N, max + 1)`` count of each value per row of a non-negative integer matrix."""
     width = int(codes.max()) + 1 if codes.size else 1
     out = np.zeros((len(codes), width), dtype=np.int16)

@@ -13,7 +13,7 @@ from procmem_gym.envs.families import family_of
 from procmem_gym import ProceduralMemory, ProceduralMemoryWrapper
 from procmem_gym.learning.experience import load_episodes
 from procmem_gym.learning.memp import build_memory
-from procmem_gym.learning.procedures import abstract_task, situation_of
+from procmem_gym.learning.procedures import abstract_task, opening_words
 from procmem_gym.rollouts.runner import run_episodes
 from procmem_gym.skills.constraint import Constraint
 from procmem_gym.wrappers.tracking import SkillTracker, in_view, task_key
@@ -51,7 +51,7 @@ def test_the_goal_gives_the_slots_and_the_observation_the_situation():
         "place": "diningtable",
     }
     assert abstract_task("guess four digits", ["[1 2 3 4]"]) is None
-    assert situation_of("You open the drawer 2. The drawer 2 is open.") == "You open the"
+    assert opening_words("You open the drawer 2. The drawer 2 is open.") == "You open the"
     assert (
         in_view("You arrive at sinkbasin 1. On it you see a egg 2.", task_key("Clean some egg and put it in fridge."))
         == "2"
