@@ -69,9 +69,13 @@ def test_hf_free_text_rejects_what_the_constraint_excludes_and_the_gate_sees_the
             assert bound.allows(action) and detail["tries"] >= 1
         else:
             assert detail["constraint_reason"].startswith("nothing allowed")
-    excluded = "look around"
-    table = sampler.action_logprobs(["room 0"], [{}], [excluded], [[None, bound]])
-    assert np.isfinite(table[0, 0]) and table[0, 1] == -np.inf  # ratio 0: the candidate changes the policy
+    from procmem_gym.learning.gate import PPOGate
+
+    logged = ["look around", "up", "go north", "wait"]  # "look around" and "go north" are excluded
+    table = sampler.action_logprobs(["room 0"] * 4, [{}] * 4, logged, [[None, bound]] * 4)
+    assert np.isfinite(table[:, 0]).all() and list(np.isinf(table[:, 1])) == [True, False, True, False]
+    decision = PPOGate().decide(table[:, 1] - table[:, 0], np.array([-1.0, 1.0, -1.0, 1.0]))
+    assert "does not change the policy" not in decision.reason  # the screen sees what the candidate excludes
 
 
 class MoveServer(LocalServer):
@@ -98,10 +102,10 @@ def test_served_model_answers_stay_inside_the_constraint_and_say_how(kind):
     with MoveServer(["[left]", "[up]", "[right]", "[down]", "jump"]) as server:
         policy = OpenAIPolicy("tiny", server.url, retries=0)
         actions, details = [], []
-        for _ in range(10):
+        for _ in range(200):  # 1,000 answers
             actions += policy.act_batch(["room 0"] * 5, [info] * 5)
             details += policy.last_details
-    assert len(actions) == 50 and all(bound.allows(a) for a in actions)
+    assert len(actions) == 1000 and all(bound.allows(a) for a in actions)
     assert {d.get("constraint_fallback") for d in details} == {None, "closest allowed"}
 
 
