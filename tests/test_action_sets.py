@@ -206,3 +206,16 @@ def test_run_on_a_textarena_game_with_a_constraint_memory(tmp_path):
     lines = [json.loads(x) for x in (tmp_path / "run" / "transitions.jsonl").read_text().splitlines()]
     steps = [x for x in lines if "action" in x]
     assert steps and all(x["action"] in {f"[{n}]" for n in range(1, 6)} for x in steps if x["skill"])
+
+
+def test_random_free_text_draws_until_the_constraint_allows():
+    space = spaces.Text(3, min_length=1, charset="ab")
+    bound = Constraint.from_dict({"all": [{"matches": "a.*"}]}).bind("", {})
+    policy = RandomPolicy(seed=0, action_space=space)
+    space.seed(0)
+    drawn = [policy.act("free", {"procmem": {"constraint": bound}}) for _ in range(1000)]
+    assert all(a.startswith("a") for a in drawn)
+    assert {d["constraint_reason"] for d in [policy.last_details[0]]} == {"rejection"}
+    never = Constraint.from_dict({"all": [{"matches": "c"}]}).bind("", {})
+    policy.act("free", {"procmem": {"constraint": never}})
+    assert policy.last_details[0]["constraint"] == "skipped"
