@@ -34,7 +34,8 @@ import numpy as np
 from procmem_gym.analysis.evaluation import bootstrap_ci
 from procmem_gym.analysis.report_figures import run_figures, runs_figure
 from procmem_gym.errors import ProcMemError
-from procmem_gym.rollouts.runfolder import read_json
+from procmem_gym.memory import MemoryFormatError, ProceduralMemory
+from procmem_gym.rollouts.runfolder import check_fields, read_json
 from procmem_gym.rollouts.transitions import EpisodeRecord, read_log
 
 __all__ = ["ReportError", "RunData", "load_run", "short_label", "write_report"]
@@ -97,14 +98,42 @@ def load_run(folder: str | Path, name: str | None = None) -> RunData:
         raise ReportError(f"{folder}: not a learning run folder (no iter-*/report.json; run procmem-gym learn)")
     run = RunData(folder, name or folder.name)
     for path in reports:
-        run.iterations.append(read_json(path))
+        run.iterations.append(read_json(path, ITERATION_FIELDS))
         run.iteration_records.append(_records(path.parent / "transitions.jsonl"))
     run.baseline = _records(folder / "eval-before.jsonl")
     if (folder / "evaluation.json").exists():
-        run.evaluation = read_json(folder / "evaluation.json")
+        run.evaluation = _evaluation(folder / "evaluation.json")
     if (folder / "memory.json").exists():
         run.memory = read_json(folder / "memory.json")
+        try:  # the memory file's own validation: skills, stats and events typed, one error naming the file
+            ProceduralMemory.from_dict(run.memory, source=str(folder / "memory.json"), embedder="hashing")
+        except MemoryFormatError as err:
+            raise ReportError(str(err)) from None
     return run
+
+
+#: ``iter-*/report.json``: the fields the report reads.
+ITERATION_FIELDS = {f: "int" for f in ("iteration", "episodes", "skills", "admitted", "rejected", "pruned", "merged")}
+#: One row of ``evaluation.json``'s ``against_no_memory``.
+COMPARISON_FIELDS = {
+    "pairs": "int",
+    "mean_a": "number",
+    "mean_b": "number",
+    "mean_difference": "number",
+    "ci_low": "number",
+    "ci_high": "number",
+    "success_a": "number",
+    "success_b": "number",
+    "success_p": "number",
+}
+
+
+def _evaluation(path: Path) -> dict[str, Any]:
+    """Return ``evaluation.json`` with every row that the report reads checked (one error naming the field)."""
+    data = read_json(path, {"against_no_memory": "dict"})
+    for name, row in (data.get("against_no_memory") or {}).items():
+        check_fields(row, path, COMPARISON_FIELDS, where=f"against_no_memory.{name}.")
+    return data
 
 
 def _ci(values: list[float]) -> tuple[float, float]:

@@ -30,7 +30,7 @@ from procmem_gym.files.atomic import write_json_atomic
 from procmem_gym.files.locking import exclusive
 from procmem_gym.memory import ProceduralMemory
 from procmem_gym.memory.retrieval import retrieval_settings
-from procmem_gym.rollouts.runfolder import check_resume, read_json
+from procmem_gym.rollouts.runfolder import SUMMARY_FIELDS, check_resume, read_json
 from procmem_gym.rollouts.runner import RunSummary, Stopwatch, summarize
 from procmem_gym.rollouts.transitions import EpisodeRecord, read_log, repair_log
 from procmem_gym.wrappers.episode import MODES
@@ -118,13 +118,15 @@ def plan(args: argparse.Namespace) -> RunPlan:
         if (out / "transitions.jsonl").exists():
             raise CommandError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
         return run
-    recorded = read_json(out / "config.json") if (out / "config.json").exists() else None
+    recorded = (
+        read_json(out / "config.json", {"num_envs": "int", "seed": "int"}) if (out / "config.json").exists() else None
+    )
     check_resume(out, recorded, config, RESUME_KEYS)
     log = out / "transitions.jsonl"
     repair_log(log)
     run.records = [r for r in read_log(log) if isinstance(r, EpisodeRecord)] if log.exists() else []
     if (out / "summary.json").exists():
-        run.previous = read_json(out / "summary.json")
+        run.previous = read_json(out / "summary.json", SUMMARY_FIELDS)
     return run
 
 

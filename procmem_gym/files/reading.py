@@ -12,12 +12,15 @@ quotes.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from procmem_gym.errors import ProcMemError
 
@@ -31,6 +34,8 @@ __all__ = [
     "JsonRefusal",
     "check_json",
     "MAX_DEPTH",
+    "open_bounded",
+    "loads_strict",
 ]
 
 #: Nesting deeper than this in a JSON document is a format error.
@@ -54,8 +59,13 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
-def read_bytes(path: str | os.PathLike, limit: int, what: str = "file") -> bytes:
-    """Return the bytes of a regular file of at most ``limit`` bytes (symlinks are followed, then checked)."""
+@contextmanager
+def open_bounded(path: str | os.PathLike, limit: int, what: str = "file", mode: str = "rb") -> Iterator[IO[Any]]:
+    """Open a regular file of at most ``limit`` bytes for reading (``mode`` ``"rb"`` or ``"r+b"``).
+
+    Symlinks are followed, then checked: a FIFO, a device or a folder is refused before it is
+    opened for reading (opened non-blocking, then checked again), so nothing can hang or never end.
+    """
     p = Path(path)
     try:
         st = os.stat(p)
@@ -67,17 +77,49 @@ def read_bytes(path: str | os.PathLike, limit: int, what: str = "file") -> bytes
         raise InputFileError(f"{p}: the {what} is {_kind(st.st_mode)}, not a regular file; nothing was read")
     if st.st_size > limit:
         raise InputFileError(f"{p}: the {what} is {st.st_size:,} bytes, more than the {limit:,} allowed")
+    flags = (os.O_RDWR if "+" in mode else os.O_RDONLY) | getattr(os, "O_NONBLOCK", 0)
     try:
-        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO swapped in cannot block
-        with os.fdopen(fd, "rb") as f:
-            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):  # swapped after the check
-                raise InputFileError(f"{p}: the {what} is not a regular file; nothing was read")
-            data = f.read(limit + 1)
+        fd = os.open(p, flags)  # a FIFO swapped in cannot block
+        f = os.fdopen(fd, mode)
     except OSError as err:
         raise InputFileError(f"{p}: cannot read the {what} ({err.strerror})") from None
+    with f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):  # swapped after the check
+            raise InputFileError(f"{p}: the {what} is not a regular file; nothing was read")
+        yield f
+
+
+def read_bytes(path: str | os.PathLike, limit: int, what: str = "file") -> bytes:
+    """Return the bytes of a regular file of at most ``limit`` bytes (symlinks are followed, then checked)."""
+    p = Path(path)
+    with open_bounded(p, limit, what) as f:
+        try:
+            data = f.read(limit + 1)
+        except OSError as err:
+            raise InputFileError(f"{p}: cannot read the {what} ({err.strerror})") from None
     if len(data) > limit:
         raise InputFileError(f"{p}: the {what} grew past the {limit:,} bytes allowed while it was read")
     return data
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def loads_strict(raw: bytes | str, limit: int = MAX_DEPTH) -> Any:
+    """Return parsed JSON, refusing ``NaN``/``Infinity``, nesting deeper than ``limit`` and unpaired surrogates.
+
+    Raises ``ValueError`` with the reason (callers name the file and line).
+    """
+    data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
+    try:
+        value = json.loads(data, parse_constant=_no_constant)
+    except RecursionError:
+        raise ValueError(f"nested more than {limit} levels deep") from None
+    refusal = check_json(data, value, limit)
+    if refusal is not None:
+        raise ValueError(str(refusal))
+    return value
 
 
 def read_text(path: str | os.PathLike, limit: int, what: str = "file") -> str:

@@ -27,7 +27,7 @@ from procmem_gym.agents.policy import Policy
 from procmem_gym.errors import ProcMemError
 from procmem_gym.files.atomic import write_json_atomic
 from procmem_gym.memory import ProceduralMemory
-from procmem_gym.rollouts.runfolder import check_resume, read_json
+from procmem_gym.rollouts.runfolder import STATE_FIELDS, check_resume, read_json
 from procmem_gym.rollouts.runner import Rollouts
 from procmem_gym.rollouts.transitions import Episode, EpisodeRecord
 
@@ -71,7 +71,7 @@ def resume_point(out: Path, settings: dict[str, Any], resume: bool) -> int:
         return 0
     if not state_path.exists():
         raise LearnError(f"--resume: {out} holds no learning run (no state.json)")
-    state = read_json(state_path)
+    state = read_json(state_path, STATE_FIELDS)
     previous = state.get("settings", {})
     check_resume(out, previous, settings, sorted(set(previous) | set(settings)))
     return int(state.get("iterations_done", 0))
@@ -120,7 +120,7 @@ class Learner:
     # ------------------------------------------------------------------ checkpoints
     def state(self) -> dict[str, Any]:
         """Return ``state.json`` ({} when there is none)."""
-        return read_json(self.state_path) if self.state_path.exists() else {}
+        return read_json(self.state_path, STATE_FIELDS) if self.state_path.exists() else {}
 
     def finished_iterations(self) -> int:
         """Return how many iterations a previous run in ``out`` finished (0 when none)."""

@@ -11,6 +11,7 @@ process that is killed leaves whole episodes and at most one torn last line, whi
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from procmem_gym.errors import ProcMemError
+from procmem_gym.files.reading import excerpt, loads_strict, open_bounded
 
 __all__ = [
     "Transition",
@@ -37,6 +39,10 @@ __all__ = [
 MAX_INFO_TEXT = 2000
 #: Longest list kept from an info value (e.g. ALFWorld's admissible commands).
 MAX_INFO_LIST = 256
+
+
+#: The largest transition log read back (a log is streamed line by line; this bounds a hostile file).
+MAX_LOG_BYTES = 64 << 30
 
 
 class LogFormatError(ProcMemError, ValueError):
@@ -77,8 +83,63 @@ class Transition:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Transition:
-        """Return the transition a log line describes."""
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+        """Return the transition a log line describes; ``ValueError`` names a field of the wrong type."""
+        info = data.get("info", {})
+        if not isinstance(info, dict):
+            raise ValueError(f"field 'info' must be an object, got {type(info).__name__}")
+        return cls(
+            episode=_int(data, "episode"),
+            t=_int(data, "t"),
+            observation=_str(data, "observation"),
+            action=_str(data, "action"),
+            action_source=_str(data, "action_source", "policy"),
+            reward=_number(data, "reward", 0.0),
+            terminated=_bool(data, "terminated", False),
+            truncated=_bool(data, "truncated", False),
+            skill=_str(data, "skill", None),
+            skill_event=_str(data, "skill_event", None),
+            info=info,
+        )
+
+
+_MISSING = object()
+
+
+def _field(data: dict[str, Any], key: str, default: Any) -> Any:
+    value = data.get(key, _MISSING)
+    if value is _MISSING:
+        if default is _MISSING:
+            raise ValueError(f"field {key!r} is missing")
+        return default
+    return value
+
+
+def _int(data: dict[str, Any], key: str, default: Any = _MISSING) -> int:
+    value = _field(data, key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or abs(value) > 2**62:
+        raise ValueError(f"field {key!r} must be an integer, got {excerpt(value, 40)}")
+    return value
+
+
+def _number(data: dict[str, Any], key: str, default: Any = _MISSING) -> float:
+    value = _field(data, key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"field {key!r} must be a finite number, got {excerpt(value, 40)}")
+    return float(value)
+
+
+def _bool(data: dict[str, Any], key: str, default: Any = _MISSING) -> bool:
+    value = _field(data, key, default)
+    if not isinstance(value, bool) and value not in (0, 1):
+        raise ValueError(f"field {key!r} must be true or false, got {excerpt(value, 40)}")
+    return bool(value)
+
+
+def _str(data: dict[str, Any], key: str, default: Any = _MISSING) -> Any:
+    value = _field(data, key, default)
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"field {key!r} must be text, got {excerpt(value, 40)}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -108,14 +169,18 @@ class EpisodeRecord:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EpisodeRecord:
         """Return the record an episode line describes."""
+        skills = data.get("skills_used", [])
+        if not isinstance(skills, list) or not all(isinstance(s, str) for s in skills):
+            raise ValueError(f"field 'skills_used' must be a list of skill ids, got {excerpt(skills, 40)}")
+        seed = data.get("seed")
         return cls(
-            episode=int(data["episode"]),
-            return_=float(data["return"]),
-            length=int(data["length"]),
-            success=bool(data["success"]),
-            skills_used=tuple(data.get("skills_used", ())),
-            skill_steps=int(data.get("skill_steps", 0)),
-            seed=data.get("seed"),
+            episode=_int(data, "episode"),
+            return_=_number(data, "return"),
+            length=_int(data, "length"),
+            success=_bool(data, "success"),
+            skills_used=tuple(skills),
+            skill_steps=_int(data, "skill_steps", 0),
+            seed=None if seed is None else _int(data, "seed"),
         )
 
 
@@ -267,49 +332,50 @@ def read_log(path: str | os.PathLike) -> Iterator[Transition | EpisodeRecord]:
     :class:`LogFormatError` naming the file and the line number.
     """
     path = Path(path)
-    with open(path, encoding="utf-8") as f:
-        lines = f.read().split("\n")
-    last = len(lines) - 1
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            data = json.loads(line)
-            if not isinstance(data, dict):
-                raise TypeError(f"a JSON {type(data).__name__}, not an object")
-            if "return" in data:
-                yield EpisodeRecord.from_dict(data)
-            else:
-                yield Transition.from_dict(data)
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError, RecursionError) as err:
-            if number - 1 == last:  # no newline after it: the write was cut off
-                return
-            raise LogFormatError(f"{path}:{number}: not a transition-log line ({str(err)[:200]})") from None
+    with open_bounded(path, MAX_LOG_BYTES, "transition log") as f:
+        for number, raw in enumerate(f, 1):
+            if not raw.strip():
+                continue
+            try:
+                data = loads_strict(raw)
+                if not isinstance(data, dict):
+                    raise TypeError(f"a JSON {type(data).__name__}, not an object")
+                record = EpisodeRecord.from_dict(data) if "return" in data else Transition.from_dict(data)
+            except (TypeError, ValueError) as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+                if not raw.endswith(b"\n"):  # the last line, cut off while it was written
+                    return
+                raise LogFormatError(f"{path}:{number}: not a transition-log line ({str(err)[:200]})") from None
+            yield record
 
 
 def repair_log(path: str | os.PathLike) -> int:
     """Cut a log back to its last complete episode so a resumed run can append; return episodes kept."""
     path = Path(path)
-    if not path.exists():
+    if not os.path.lexists(path):
         return 0
     keep, episodes = 0, 0
-    with open(path, "rb") as f:
-        offset = 0
-        for raw in f:
+    with open_bounded(path, MAX_LOG_BYTES, "transition log") as f:
+        offset, size = 0, os.fstat(f.fileno()).st_size
+        for number, raw in enumerate(f, 1):
             offset += len(raw)
             if not raw.endswith(b"\n"):
                 break
             try:
-                data = json.loads(raw)
+                data = loads_strict(raw)
                 if not isinstance(data, dict):
                     raise ValueError(f"a JSON {type(data).__name__}, not an object")
-            except (ValueError, RecursionError) as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+                if "return" in data:
+                    EpisodeRecord.from_dict(data)
+                else:
+                    Transition.from_dict(data)
+            except ValueError as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
                 raise LogFormatError(
-                    f"{path}: corrupt line at byte {offset - len(raw)} ({str(err)[:200]}); the log was left as it is"
+                    f"{path}:{number}: corrupt line at byte {offset - len(raw)} ({str(err)[:200]}); "
+                    "the log was left as it is"
                 ) from None
             if "return" in data:
                 keep, episodes = offset, episodes + 1
-    if keep != path.stat().st_size:
-        with open(path, "r+b") as f:
+    if keep != size:
+        with open_bounded(path, MAX_LOG_BYTES, "transition log", mode="r+b") as f:
             f.truncate(keep)
     return episodes
