@@ -24,6 +24,8 @@ from procmem_gym.envs.mastermind.rules import (
     format_guess,
 )
 
+from procmem_gym.errors import UsageError
+
 from .policy import BasePolicy
 
 History = tuple[tuple[tuple[int, ...], int, int], ...]
@@ -36,7 +38,7 @@ def rules_from_info(info: dict[str, Any]) -> MastermindRules:
             int(info["code_length"]), int(info["num_digits"]), int(info["max_turns"]), bool(info["allow_repeats"])
         )
     except KeyError as err:
-        raise ValueError(f"info has no {err.args[0]!r}: the solver needs a procmem_gym Mastermind env's info") from err
+        raise UsageError(f"info has no {err.args[0]!r}: the solver needs a procmem_gym Mastermind env's info") from err
 
 
 def history_from_info(info: dict[str, Any]) -> History:
@@ -97,7 +99,7 @@ class MastermindSolver(BasePolicy):
         cache_size: int = 4096,
     ) -> None:
         if strategy not in ("minimax", "expected"):
-            raise ValueError(f"strategy must be 'minimax' or 'expected', got {strategy!r}")
+            raise UsageError(f"strategy must be 'minimax' or 'expected', got {strategy!r}")
         self.strategy = strategy
         self.seed = int(seed)
         self.exhaustive_limit = exhaustive_limit
@@ -129,7 +131,7 @@ class MastermindSolver(BasePolicy):
         variant = self._variant(rules)
         candidates = self._consistent(variant, history)
         if len(candidates) == 0:
-            raise ValueError(f"no code of {rules} is consistent with the history {history}: the feedback is wrong")
+            raise UsageError(f"no code of {rules} is consistent with the history {history}: the feedback is wrong")
         tried = {guess for guess, _, _ in history}
         if len(candidates) == 1:
             choice = tuple(int(d) for d in variant.codes[candidates[0]])

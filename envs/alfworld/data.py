@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from procmem_gym.errors import ProcMemError
+from procmem_gym.errors import ProcMemError, UsageError
 
 #: The three splits of ALFWorld: training games, in-distribution and out-of-distribution evaluation.
 SPLITS: tuple[str, ...] = ("train", "valid_seen", "valid_unseen")
@@ -77,22 +77,22 @@ def normalize_task_types(task_types: Iterable[int | str] | None) -> tuple[str, .
     names: list[str] = []
     for t in task_types:
         if isinstance(t, bool):
-            raise ValueError(f"task type {t!r} is not a task type")
+            raise UsageError(f"task type {t!r} is not a task type")
         if isinstance(t, int):
             if t not in TASK_TYPES:
-                raise ValueError(f"task type {t} is not one of ALFWorld's numbers 1-6 ({TASK_TYPES})")
+                raise UsageError(f"task type {t} is not one of ALFWorld's numbers 1-6 ({TASK_TYPES})")
             name = TASK_TYPES[t]
         elif isinstance(t, str):
             name = TASK_TYPE_ALIASES.get(t, t)
             if name not in TASK_TYPES.values():
                 choices = ", ".join(list(TASK_TYPES.values()) + list(TASK_TYPE_ALIASES))
-                raise ValueError(f"unknown task type {t!r}; choose from: {choices}")
+                raise UsageError(f"unknown task type {t!r}; choose from: {choices}")
         else:
-            raise ValueError(f"task type {t!r} is neither a number 1-6 nor a name")
+            raise UsageError(f"task type {t!r} is neither a number 1-6 nor a name")
         if name not in names:
             names.append(name)
     if not names:
-        raise ValueError("task_types is empty: give at least one task type, or None for all six")
+        raise UsageError("task_types is empty: give at least one task type, or None for all six")
     return tuple(names)
 
 
@@ -114,7 +114,7 @@ def resolve_data_dir(data_dir: str | os.PathLike | None) -> Path:
 def split_dir(data_dir: Path, split: str) -> Path:
     """Return the folder of ``split`` under a data folder (``DATA/json_2.1.1/<split>`` or ``DATA/<split>``)."""
     if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+        raise UsageError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
     for candidate in (data_dir / DATA_FOLDER / split, data_dir / split):
         if candidate.is_dir():
             return candidate

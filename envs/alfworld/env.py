@@ -12,6 +12,8 @@ from typing import Any
 import gymnasium as gym
 from gymnasium import spaces
 
+from procmem_gym.errors import UsageError
+
 from .data import ALFWorldDataError, find_games, normalize_task_types, read_traj_data
 from .engine import make_engine, parse_cache, private_random
 
@@ -29,6 +31,21 @@ def _read_task_type(game: Path) -> str:
         return str(read_traj_data(game.parent / "traj_data.json")["task_type"])
     except ALFWorldDataError:
         return ""
+
+
+def check_game_file(path: Path) -> None:
+    """Raise :class:`ALFWorldDataError` (one line naming the file) unless ``path`` is a prepared ALFWorld game."""
+    from procmem_gym.files.reading import InputFileError, loads_strict, read_bytes
+
+    try:
+        data = loads_strict(read_bytes(path, 64 << 20, "game file"))
+    except InputFileError as err:
+        raise ALFWorldDataError(f"options['game']: {err}") from None
+    except ValueError as err:
+        raise ALFWorldDataError(f"options['game']: {path} is not an ALFWorld game file (not JSON: {err})") from None
+    missing = [k for k in ("pddl_domain", "pddl_problem", "grammar") if not isinstance(data, dict) or k not in data]
+    if missing:
+        raise ALFWorldDataError(f"options['game']: {path} is not an ALFWorld game file (no {', '.join(missing)})")
 
 
 class ALFWorldEnv(gym.Env[str, str]):
@@ -97,9 +114,9 @@ class ALFWorldEnv(gym.Env[str, str]):
         parse_cache: bool = True,
     ) -> None:
         if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
-            raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}")
+            raise UsageError(f"max_steps must be a positive integer, got {max_steps!r}")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
+            raise UsageError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
         self.task_types = normalize_task_types(task_types)
         if game_files is not None:
             self.game_files = [Path(g) for g in game_files]
@@ -138,14 +155,13 @@ class ALFWorldEnv(gym.Env[str, str]):
         choice = (options or {}).get("game")
         if choice is not None:
             if isinstance(choice, bool) or not isinstance(choice, (int, str, os.PathLike)):
-                raise ValueError(f"options['game'] must be a game index or a game file, got {choice!r}")
+                raise UsageError(f"options['game'] must be a game index or a game file, got {choice!r}")
             if isinstance(choice, int):
                 if not -n <= choice < n:
-                    raise ValueError(f"options['game']={choice} is out of range for {n} games")
+                    raise UsageError(f"options['game']={choice} is out of range for {n} games")
                 return self.game_files[choice]
             path = Path(choice)
-            if not path.is_file():
-                raise ALFWorldDataError(f"options['game']: no game file {path}")
+            check_game_file(path)
             return path
         if seed is not None:
             return self.game_files[seed % n]

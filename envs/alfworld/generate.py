@@ -39,7 +39,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from procmem_gym.errors import MissingExtraError
+from procmem_gym.errors import MissingExtraError, UsageError
+from procmem_gym.files.folders import make_folder
 
 from .data import DATA_FOLDER, SPLITS, TASK_TYPES
 
@@ -206,7 +207,7 @@ def _location(rng: random.Random, taken: set[str]) -> str:
 def layout(kind: str, plan: int) -> Layout:
     """Return the room of floor plan ``plan`` (offset 1-30 within ``kind``); the same for every seed."""
     if kind not in ROOMS:
-        raise ValueError(f"unknown kind of room {kind!r}; one of {sorted(ROOMS)}")
+        raise UsageError(f"unknown kind of room {kind!r}; one of {sorted(ROOMS)}")
     rng = random.Random(f"procmem-gym/alfworld-layout/{kind}/{plan}")
     names: set[str] = set()
     locations: set[str] = set()
@@ -483,7 +484,7 @@ def _make_one(job: tuple[str, int, int, str]) -> tuple[GeneratedGame | None, int
     for attempt in range(MAX_ATTEMPTS):
         spec = draw_game(split, index, seed, attempt)
         folder = Path(root) / DATA_FOLDER / split / spec.folder
-        folder.mkdir(parents=True, exist_ok=True)
+        make_folder(folder)
         (folder / "initial_state.pddl").write_text(problem_text(spec))
         (folder / "traj_data.json").write_text(json.dumps(traj_data(spec), indent=1))
         entry = PreparedGame(folder=str(folder), split=split, task_type=None, status="skipped")
@@ -525,9 +526,9 @@ def generate_games(
     """
     for split, n in counts.items():
         if split not in SPLITS:
-            raise ValueError(f"unknown split {split!r}; one of {list(SPLITS)}")
+            raise UsageError(f"unknown split {split!r}; one of {list(SPLITS)}")
         if n < 0:
-            raise ValueError(f"a count of games must be >= 0, got {n} for {split}")
+            raise UsageError(f"a count of games must be >= 0, got {n} for {split}")
     out = Path(out)
     existing = [p for s in counts if (out / DATA_FOLDER / s).is_dir() for p in (out / DATA_FOLDER / s).iterdir()]
     if existing:

@@ -24,8 +24,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from procmem_gym.errors import MissingExtraError
-from procmem_gym.files.reading import read_text
+from procmem_gym.errors import MissingExtraError, UsageError
+from procmem_gym.files.folders import make_folder
+from procmem_gym.files.reading import InputFileError, loads_strict, read_bytes, read_text
 
 from .data import (
     GAME_FILE,
@@ -43,6 +44,9 @@ from .engine import logic_files, make_engine, parse_cache, private_random
 DEFAULT_SEED = 20240229
 #: The hand-coded expert's own step limit in ALFWorld (``HandCodedTWAgent(max_steps=200)``).
 EXPERT_MAX_STEPS = 200
+
+#: The largest game file read back (the official games are at most a few MB).
+GAME_FILE_LIMIT = 64 << 20
 
 
 @dataclass
@@ -160,7 +164,7 @@ def prepare_games(
         raise ALFWorldDataError(f"{source} is not a folder of ALFWorld games (traj_data.json + initial_state.pddl)")
     out = Path(out) if out is not None else source
     if not 0.0 <= human_goal_prob <= 1.0:
-        raise ValueError(f"human_goal_prob must be in [0, 1], got {human_goal_prob}")
+        raise UsageError(f"human_goal_prob must be in [0, 1], got {human_goal_prob}")
     trajs = sorted(source.rglob("traj_data.json"))
     if not trajs:
         raise ALFWorldDataError(f"no traj_data.json below {source}: nothing to prepare")
@@ -218,15 +222,15 @@ def _prepare_one(
     game_file = target / GAME_FILE
     if game_file.exists() and not force:
         try:
-            existing = json.loads(game_file.read_text())
-        except ValueError:
+            existing = loads_strict(read_bytes(game_file, GAME_FILE_LIMIT, "game file"))
+        except (InputFileError, ValueError):  # unreadable or not JSON: prepared again
             existing = {}
         if isinstance(existing, dict) and existing.get("solvable") is not None:
             entry.status = "kept"
             entry.expert_steps = len(existing.get("walkthrough") or []) or None
             return task_type
     if target != folder:
-        target.mkdir(parents=True, exist_ok=True)
+        make_folder(target)
         for name in ("traj_data.json", "initial_state.pddl"):
             shutil.copyfile(folder / name, target / name)
     seed_text = f"{seed}/{folder.name}/{folder.parent.name}"
@@ -261,6 +265,6 @@ def copy_sample_games(dest: str | Path) -> Path:
         if path.is_file() and path.name in ("traj_data.json", "initial_state.pddl"):
             target = dest / path.relative_to(src)
             if not target.exists():
-                target.parent.mkdir(parents=True, exist_ok=True)
+                make_folder(target.parent)
                 shutil.copyfile(path, target)
     return dest

@@ -8,6 +8,8 @@ from typing import Any
 import gymnasium as gym
 from gymnasium import spaces
 
+from procmem_gym.errors import UsageError
+
 from . import messages
 from .rules import MAX_ACTION_CHARS, InvalidGuessError, MastermindRules, completion, feedback, format_guess
 
@@ -89,9 +91,9 @@ class MastermindEnv(gym.Env[str, str]):
     ) -> None:
         self.rules = MastermindRules(code_length, num_digits, max_turns, allow_repeats)
         if isinstance(error_allowance, bool) or not isinstance(error_allowance, int) or error_allowance < 0:
-            raise ValueError(f"error_allowance must be a non-negative integer, got {error_allowance!r}")
+            raise UsageError(f"error_allowance must be a non-negative integer, got {error_allowance!r}")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
+            raise UsageError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
         self.error_allowance = error_allowance
         self.render_mode = render_mode
         # Generous bound: prompt, the step message, one history line per guess and the final line.
@@ -117,9 +119,9 @@ class MastermindEnv(gym.Env[str, str]):
         if options and options.get("secret") is not None:
             secret = tuple(int(d) for d in options["secret"])
             if len(secret) != rules.code_length or any(d < 1 or d > rules.num_digits for d in secret):
-                raise ValueError(f"options['secret'] {secret} is not a code of this variant ({rules})")
+                raise UsageError(f"options['secret'] {secret} is not a code of this variant ({rules})")
             if not rules.allow_repeats and len(set(secret)) != len(secret):
-                raise ValueError(f"options['secret'] {secret} repeats a digit but this variant forbids repeats")
+                raise UsageError(f"options['secret'] {secret} repeats a digit but this variant forbids repeats")
             self.secret = secret
         elif rules.allow_repeats:
             self.secret = tuple((self.np_random.integers(1, rules.num_digits + 1, rules.code_length)).tolist())

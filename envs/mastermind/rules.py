@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from procmem_gym.errors import ProcMemError
+from procmem_gym.errors import ProcMemError, UsageError
 
 __all__ = [
     "MastermindRules",
@@ -65,15 +65,15 @@ class MastermindRules:
         for name in ("code_length", "num_digits", "max_turns"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+                raise UsageError(f"{name} must be a positive integer, got {value!r}")
         if self.num_digits > 99:
-            raise ValueError(f"num_digits must be at most 99, got {self.num_digits}")
+            raise UsageError(f"num_digits must be at most 99, got {self.num_digits}")
         if self.code_length > 32:
-            raise ValueError(f"code_length must be at most 32, got {self.code_length}")
+            raise UsageError(f"code_length must be at most 32, got {self.code_length}")
         if not isinstance(self.allow_repeats, (bool, np.bool_)):
-            raise ValueError(f"allow_repeats must be a bool, got {self.allow_repeats!r}")
+            raise UsageError(f"allow_repeats must be a bool, got {self.allow_repeats!r}")
         if not self.allow_repeats and self.code_length > self.num_digits:
-            raise ValueError(
+            raise UsageError(
                 f"a code of {self.code_length} different digits needs num_digits >= {self.code_length}, "
                 f"got {self.num_digits} (or pass allow_repeats=True)"
             )
@@ -202,7 +202,7 @@ class CodeBook:
 
     def __init__(self, rules: MastermindRules, max_codes: int = 5000) -> None:
         if rules.num_codes > max_codes:
-            raise ValueError(f"{rules} has {rules.num_codes} codes, more than max_codes={max_codes}")
+            raise UsageError(f"{rules} has {rules.num_codes} codes, more than max_codes={max_codes}")
         self.rules = rules
         self.base = rules.num_digits + 2
         self.classes = rules.code_length + 1  # feedback id = black * classes + white

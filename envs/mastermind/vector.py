@@ -19,6 +19,8 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from procmem_gym.errors import UsageError
+
 from . import messages
 from .rules import MAX_ACTION_CHARS, CodeBook, InvalidGuessError, MastermindRules, digit_counts, format_guess
 
@@ -91,16 +93,16 @@ class MastermindVectorEnv(VectorEnv):
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
     ) -> None:
         if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
-            raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
+            raise UsageError(f"num_envs must be a positive integer, got {num_envs!r}")
         if observation_mode not in ("text", "array"):
-            raise ValueError(f"observation_mode must be 'text' or 'array', got {observation_mode!r}")
+            raise UsageError(f"observation_mode must be 'text' or 'array', got {observation_mode!r}")
         if isinstance(error_allowance, bool) or not isinstance(error_allowance, int) or error_allowance < 0:
-            raise ValueError(f"error_allowance must be a non-negative integer, got {error_allowance!r}")
+            raise UsageError(f"error_allowance must be a non-negative integer, got {error_allowance!r}")
         if render_mode is not None:
-            raise ValueError("MastermindVectorEnv has no render modes; render a single MastermindEnv instead")
+            raise UsageError("MastermindVectorEnv has no render modes; render a single MastermindEnv instead")
         autoreset_mode = AutoresetMode(autoreset_mode)
         if autoreset_mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.DISABLED):
-            raise ValueError(f"autoreset_mode must be next-step or disabled, got {autoreset_mode}")
+            raise UsageError(f"autoreset_mode must be next-step or disabled, got {autoreset_mode}")
         self.metadata = {**self.metadata, "autoreset_mode": autoreset_mode}
         self.rules = rules = MastermindRules(code_length, num_digits, max_turns, allow_repeats)
         self.num_envs = num_envs
@@ -158,11 +160,11 @@ class MastermindVectorEnv(VectorEnv):
         mask = options.pop("reset_mask", None)
         mask = self._all if mask is None else np.asarray(mask, dtype=bool)
         if mask.shape != (self.num_envs,) or not mask.any():
-            raise ValueError(f"options['reset_mask'] must be a bool array of shape ({self.num_envs},) with a True")
+            raise UsageError(f"options['reset_mask'] must be a bool array of shape ({self.num_envs},) with a True")
         seeds = None
         if isinstance(seed, (list, tuple)):
             if len(seed) != self.num_envs:
-                raise ValueError(f"expected {self.num_envs} seeds, got {len(seed)}")
+                raise UsageError(f"expected {self.num_envs} seeds, got {len(seed)}")
             seeds = list(seed)
         else:
             super().reset(seed=seed)
@@ -329,10 +331,10 @@ class MastermindVectorEnv(VectorEnv):
         why: dict[int, str] = {}
         if isinstance(actions, np.ndarray) and actions.dtype.kind in "iu":
             if actions.shape != (n, length):
-                raise ValueError(f"integer actions must have shape {(n, length)}, got {actions.shape}")
+                raise UsageError(f"integer actions must have shape {(n, length)}, got {actions.shape}")
             return actions.astype(np.int64), why
         if len(actions) != n:
-            raise ValueError(f"expected {n} actions, got {len(actions)}")
+            raise UsageError(f"expected {n} actions, got {len(actions)}")
         guesses = np.zeros((n, length), dtype=np.int64)
         parse = self.rules.parse
         for i in np.flatnonzero(active).tolist():

@@ -34,6 +34,7 @@ import numpy as np
 from procmem_gym.analysis.evaluation import bootstrap_ci
 from procmem_gym.analysis.report_figures import run_figures, runs_figure
 from procmem_gym.errors import ProcMemError
+from procmem_gym.files.folders import make_folder
 from procmem_gym.memory import MemoryFormatError, ProceduralMemory
 from procmem_gym.rollouts.runfolder import check_fields, read_json
 from procmem_gym.rollouts.transitions import EpisodeRecord, read_log
@@ -347,7 +348,7 @@ def _runs_table(runs: list[RunData]) -> list[dict[str, Any]]:
 def write_report(folders: list[str | Path], out: str | Path) -> Path:
     """Write the report of one or more learning runs into ``out``; return the path of ``report.md``."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    make_folder(out)
     runs = [load_run(f) for f in folders]
     if len({r.name for r in runs}) < len(runs):
         runs = [load_run(f, name=f"{Path(f).parent.name}/{Path(f).name}") for f in folders]
@@ -355,7 +356,7 @@ def write_report(folders: list[str | Path], out: str | Path) -> Path:
     tex = []
     for run in runs:
         sub = out / run.name.replace("/", "_") if len(runs) > 1 else out
-        sub.mkdir(parents=True, exist_ok=True)
+        make_folder(sub)
         curve, skills, nodes, rows = learning_curve(run), skill_table(run), lineage(run), comparison(run)
         _write_csv(sub / "learning_curve.csv", curve)
         _write_csv(sub / "skills.csv", skills)

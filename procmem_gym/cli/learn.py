@@ -34,6 +34,7 @@ from procmem_gym.cli.common import (
 from procmem_gym.envs.families import MAIN_JOB_ENV
 from procmem_gym.errors import InputNotFoundError
 from procmem_gym.files.atomic import write_json_atomic
+from procmem_gym.files.folders import make_folder
 from procmem_gym.files.locking import exclusive
 from procmem_gym.learning.loop import Learner, resume_point
 from procmem_gym.memory import ProceduralMemory, count_tokens
@@ -220,7 +221,7 @@ def learn_cmd(args: argparse.Namespace, console: Console) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise CommandError(f"--out {out} is a file, not a folder")
-    out.mkdir(parents=True, exist_ok=True)
+    make_folder(out)
     with contextlib.ExitStack() as locks:
         locks.enter_context(exclusive(out, "run folder", folder=True))
         if args.memory:

@@ -27,6 +27,7 @@ from procmem_gym.cli.common import (
 )
 from procmem_gym.envs.families import MAIN_JOB_ENV
 from procmem_gym.files.atomic import write_json_atomic
+from procmem_gym.files.folders import make_folder
 from procmem_gym.files.locking import exclusive
 from procmem_gym.memory import ProceduralMemory
 from procmem_gym.memory.retrieval import retrieval_settings
@@ -143,7 +144,7 @@ def main(args: argparse.Namespace, console: Console) -> int:
         raise CommandError(f"--out {out} is a file, not a folder")
     created = not out.exists()
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        make_folder(out)
     except OSError as err:
         raise CommandError(f"--out {out}: cannot create the folder ({err.strerror})") from None
     try:

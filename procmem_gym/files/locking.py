@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from procmem_gym.errors import ProcMemError
+from procmem_gym.files.folders import make_folder
 
 __all__ = ["OutputBusyError", "exclusive", "lock_path"]
 
@@ -42,7 +43,7 @@ def exclusive(target: str | os.PathLike, what: str, folder: bool = False) -> Ite
         yield
         return
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_folder(path.parent)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
     except OSError as err:
         raise OutputBusyError(f"{target}: cannot lock the {what} ({err.strerror})") from None

@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from procmem_gym.errors import UsageError
+
 __all__ = ["GateDecision", "PPOGate", "PairedConfirmation", "Confirmation", "surrogate", "RolloutGate"]
 
 
@@ -105,7 +107,7 @@ class PPOGate:
         level: float = 0.95,
     ) -> None:
         if rule not in self.RULES:
-            raise ValueError(f"rule must be one of {self.RULES}, got {rule!r}")
+            raise UsageError(f"rule must be one of {self.RULES}, got {rule!r}")
         self.eps, self.margin, self.trust, self.min_samples = eps, margin, trust, min_samples
         self.rule, self.level = rule, level
 

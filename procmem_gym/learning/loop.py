@@ -26,6 +26,7 @@ import numpy as np
 from procmem_gym.agents.policy import Policy
 from procmem_gym.errors import ProcMemError
 from procmem_gym.files.atomic import write_json_atomic
+from procmem_gym.files.folders import make_folder
 from procmem_gym.memory import ProceduralMemory
 from procmem_gym.rollouts.runfolder import STATE_FIELDS, check_resume, read_json
 from procmem_gym.rollouts.runner import Rollouts
@@ -130,7 +131,7 @@ class Learner:
         """Check the run folder (:func:`resume_point`), record ``settings`` of a new run; return the first iteration."""
         start = resume_point(self.out, settings, resume)
         if not resume:
-            self.out.mkdir(parents=True, exist_ok=True)
+            make_folder(self.out)
             write_json_atomic(self.state_path, {"iterations_done": 0, "settings": settings})
         return start
 

@@ -20,7 +20,6 @@ Retrieval uses the memory's retriever (``random``, ``keyword``, ``embedding`` = 
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import replace
@@ -31,6 +30,7 @@ import numpy as np
 
 from procmem_gym.envs.families import GENERIC, EnvFamily, family_of
 from procmem_gym.errors import ProcMemError, UsageError
+from procmem_gym.files.reading import InputFileError, loads_strict, read_bytes
 from procmem_gym.learning.abstraction import decisions_of, mine_rules, rule_skill
 from procmem_gym.learning.experience import Episode, group_episodes
 from procmem_gym.learning.procedures import procedure_skills, task_scripts
@@ -43,6 +43,8 @@ from procmem_gym.wrappers.tracking import task_of
 __all__ = ["STRATEGIES", "UPDATES", "build_memory", "trajectory_skill", "apply_update", "load_eto", "retrieve_avg_fact"]
 
 STRATEGIES = ("trajectory", "script", "proceduralization")
+#: The largest ETO/MemP trajectory file read.
+TRAJECTORY_LIMIT = 1 << 30
 
 
 class TrajectoryFormatError(ProcMemError, ValueError):
@@ -300,9 +302,11 @@ def load_eto(path: str | Path) -> list[Episode]:
     """
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as err:
-        raise TrajectoryFormatError(f"{path}: not a JSON trajectory file ({err})") from None
+        data = loads_strict(read_bytes(path, TRAJECTORY_LIMIT, "trajectory file"))
+    except InputFileError as err:
+        raise TrajectoryFormatError(str(err)) from None
+    except ValueError as err:
+        raise TrajectoryFormatError(f"{path}: not a JSON trajectory file ({str(err)[:200]})") from None
     if isinstance(data, dict):
         data = [data]
     items: list[Transition | EpisodeRecord] = []

@@ -36,6 +36,7 @@ import numpy as np
 
 from procmem_gym.agents.policy import Policy
 from procmem_gym.errors import LogprobsUnavailableError
+from procmem_gym.files.folders import make_folder
 from procmem_gym.learning.candidates import CandidateProposals, hindsight_labels
 from procmem_gym.learning.experience import Decision, decisions, group_advantages
 from procmem_gym.learning.gate import Confirmation, GateDecision, PairedConfirmation, PPOGate
@@ -325,7 +326,7 @@ class NPPOLearner(CandidateProposals, Learner):
         env_seeds = [cfg.seed + 500_000 + 1000 * iteration + 100 * rank + k for k in range(n)]
         policy_seeds = [20_000_000 + 100_000 * iteration + 1000 * rank + k for k in range(n)]
         folder = self.out / f"iter-{iteration:03d}" / "confirm"
-        folder.mkdir(parents=True, exist_ok=True)
+        make_folder(folder)
         trial = ProceduralMemory.from_dict(self.memory.to_dict(), embedder=self.memory.embedder)
         trial.add(skill)
         results = {}

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from procmem_gym.errors import ProcMemError
+from procmem_gym.files.folders import make_folder
 from procmem_gym.files.reading import excerpt, loads_strict, open_bounded
 
 __all__ = [
@@ -287,7 +288,7 @@ class TransitionLog:
 
     def __init__(self, path: str | os.PathLike, append: bool = False) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_folder(self.path.parent)
         if append:
             repair_log(self.path)
         self._file = open(self.path, "a" if append else "w", encoding="utf-8")

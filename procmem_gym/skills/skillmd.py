@@ -209,6 +209,8 @@ def export_skills(skills: list[Skill], out_dir: str | Path, force: bool = False)
         folder, path = out_dir / name, out_dir / name / "SKILL.md"
         if folder.is_symlink() or path.is_symlink():
             raise UsageError(f"{folder}: is a symlink; export writes only inside {out_dir} (nothing was written)")
+        if folder.exists() and not folder.is_dir():
+            raise UsageError(f"{folder}: a file is where the skill's folder goes; move it (nothing was written)")
         if path.exists() and not force:
             raise UsageError(f"{path} exists (it may hold edits); pass --force to overwrite (nothing was written)")
         plan.append((skill, name, path))
@@ -227,8 +229,11 @@ def import_skills(folder: str | Path) -> list[Skill]:
     files = [folder / "SKILL.md"] if (folder / "SKILL.md").is_file() else sorted(folder.glob("*/SKILL.md"))
     if not files:
         raise InputNotFoundError(f"{folder}: no SKILL.md found (expected {folder}/<skill>/SKILL.md)")
+    root = folder.resolve()
     out = []
     for f in files:
+        if not f.resolve().is_relative_to(root):
+            raise SkillError(f"{f}: a symlink to outside {folder}; import reads only what lies inside it")
         try:
             text = read_text(f, SKILL_FILE_LIMIT, "SKILL.md")
         except InputFileError as err:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from procmem_gym.envs.families import GENERIC, EnvFamily
+from procmem_gym.errors import UsageError
 from procmem_gym.memory import ProceduralMemory
 from procmem_gym.memory.retrieval import SCOPES
 from procmem_gym.rollouts.transitions import EpisodeRecord
@@ -129,7 +130,7 @@ class SkillTracker:
 
     def __post_init__(self) -> None:
         if self.scope not in SCOPES:
-            raise ValueError(f"scope must be one of {SCOPES}, got {self.scope!r}")
+            raise UsageError(f"scope must be one of {SCOPES}, got {self.scope!r}")
 
     def start(self, seed: int | None = None) -> None:
         """Forget the previous episode (``seed`` seeds the exploration of this one)."""
