@@ -34,7 +34,7 @@ import numpy as np
 from procmem_gym.analysis.evaluation import bootstrap_ci
 from procmem_gym.analysis.report_figures import run_figures, runs_figure
 from procmem_gym.errors import ProcMemError
-from procmem_gym.files.folders import make_folder
+from procmem_gym.files.folders import make_folder, refuse_overwrite
 from procmem_gym.memory import MemoryFormatError, ProceduralMemory
 from procmem_gym.rollouts.runfolder import check_fields, read_json
 from procmem_gym.rollouts.transitions import EpisodeRecord, read_log
@@ -348,10 +348,18 @@ def _runs_table(runs: list[RunData]) -> list[dict[str, Any]]:
 def write_report(folders: list[str | Path], out: str | Path) -> Path:
     """Write the report of one or more learning runs into ``out``; return the path of ``report.md``."""
     out = Path(out)
-    make_folder(out)
+    for folder in folders:  # never into a run it reads: not the folder itself, nor anything the run holds
+        held = [p.name for p in Path(folder).iterdir()] if Path(folder).is_dir() else []
+        refuse_overwrite(folder, held, {"--out": out}, "part of a run the report reads")
     runs = [load_run(f) for f in folders]
     if len({r.name for r in runs}) < len(runs):
         runs = [load_run(f, name=f"{Path(f).parent.name}/{Path(f).name}") for f in folders]
+    seen: dict[str, int] = {}
+    for run in runs:  # still the same name (the same folder twice, say): number them
+        n = seen[run.name] = seen.get(run.name, 0) + 1
+        if n > 1:
+            run.name = f"{run.name}-{n}"
+    make_folder(out)
     md = ["# procmem-gym report", ""]
     tex = []
     for run in runs:

@@ -34,13 +34,15 @@ from procmem_gym.cli.common import (
 from procmem_gym.envs.families import MAIN_JOB_ENV
 from procmem_gym.errors import InputNotFoundError
 from procmem_gym.files.atomic import write_json_atomic
-from procmem_gym.files.folders import make_folder
+from procmem_gym.files.folders import make_folder, refuse_overwrite
 from procmem_gym.files.locking import exclusive
 from procmem_gym.learning.loop import Learner, resume_point
 from procmem_gym.memory import ProceduralMemory, count_tokens
 from procmem_gym.rollouts.runner import Rollouts
 from procmem_gym.rollouts.transitions import Episode
 
+#: What ``learn`` writes in its folder besides ``memory.json`` (where ``--memory`` may point: it learns into it).
+LEARN_WRITES = ("state.json", "evaluation.json", "eval-*", "iter-*", "transfer", "*.vectors.npz", ".lock")
 EVAL_SEED = 100_000  # evaluation episodes never share seeds with training episodes
 
 
@@ -117,6 +119,10 @@ def build_cmd(args: argparse.Namespace, console: Console) -> int:
     from procmem_gym.learning.memp import build_memory
 
     path = Path(args.trajectories)
+    if Path(args.memory).resolve() == path.resolve():
+        raise CommandError(
+            f"--memory {args.memory} is the --trajectories file: it would be overwritten (nothing was written)"
+        )
     episodes = _episodes_from(path)
     if not episodes:
         raise CommandError(f"{path}: no finished episode in the file")
@@ -221,6 +227,7 @@ def learn_cmd(args: argparse.Namespace, console: Console) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise CommandError(f"--out {out} is a file, not a folder")
+    refuse_overwrite(out, LEARN_WRITES, {"--memory": args.memory}, "written by learn")
     make_folder(out)
     with contextlib.ExitStack() as locks:
         locks.enter_context(exclusive(out, "run folder", folder=True))

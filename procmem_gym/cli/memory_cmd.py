@@ -8,6 +8,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from procmem_gym.cli.common import CommandError
+from procmem_gym.files.folders import refuse_overwrite
 from procmem_gym.files.locking import exclusive
 from procmem_gym.memory import ProceduralMemory
 from procmem_gym.skills.skill import Skill
@@ -103,10 +105,19 @@ def diff_cmd(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+#: The figure formats ``memory plot`` writes (matplotlib's).
+PLOT_FORMATS = ("png", "pdf", "svg", "jpg", "jpeg")
+
+
 def plot_cmd(args: argparse.Namespace, console: Console) -> int:
     """Write the evolution plot: skills and mean score per iteration, uses per skill."""
     from procmem_gym.analysis.memory_plot import plot_memory
 
+    suffix = Path(args.out).suffix.lower().lstrip(".")
+    if suffix not in PLOT_FORMATS:
+        raise CommandError(f"--out {args.out}: a figure file ends in one of .{', .'.join(PLOT_FORMATS)}")
+    if Path(args.out).resolve() == Path(args.file).resolve():
+        raise CommandError(f"--out {args.out} is the memory file: it would be overwritten (nothing was written)")
     memory = ProceduralMemory.load(args.file)
     plot_memory(memory, args.out, title=Path(args.file).name)
     console.print(f"wrote {args.out}")
@@ -123,8 +134,11 @@ def export_cmd(args: argparse.Namespace, console: Console) -> int:
 
 def import_cmd(args: argparse.Namespace, console: Console) -> int:
     """Add the skills of Agent Skills folders to a memory file (created if missing), atomically."""
-    skills = import_skills(args.folder)
     out = Path(args.out)
+    if out.name == "SKILL.md":  # a skill's own file is an input of import, never its output
+        raise CommandError(f"--out {out}: the memory file cannot be a SKILL.md (nothing was written)")
+    refuse_overwrite(args.folder, ("SKILL.md",), {"--out": out}, "read by memory import")
+    skills = import_skills(args.folder)
     with exclusive(out, "memory file"):  # two imports into one file: one waits its turn by failing clearly
         memory = ProceduralMemory.load(out) if out.exists() else ProceduralMemory()
         added = updated = 0

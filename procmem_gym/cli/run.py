@@ -27,7 +27,7 @@ from procmem_gym.cli.common import (
 )
 from procmem_gym.envs.families import MAIN_JOB_ENV
 from procmem_gym.files.atomic import write_json_atomic
-from procmem_gym.files.folders import make_folder
+from procmem_gym.files.folders import make_folder, refuse_overwrite
 from procmem_gym.files.locking import exclusive
 from procmem_gym.memory import ProceduralMemory
 from procmem_gym.memory.retrieval import retrieval_settings
@@ -36,6 +36,8 @@ from procmem_gym.rollouts.runner import RunSummary, Stopwatch, summarize
 from procmem_gym.rollouts.transitions import EpisodeRecord, read_log, repair_log
 from procmem_gym.wrappers.episode import MODES
 
+#: What ``run`` writes in its folder (its memory copy is ``memory.json``, or ``memory.run.json`` beside an input there).
+RUN_WRITES = ("config.json", "summary.json", "transitions.jsonl", "memory.run.json", "*.vectors.npz", ".lock")
 #: Settings a resumed run must share with the run it continues (others would play other episodes).
 RESUME_KEYS = ("env", "agent", "seed", "mode", "memory", "env_kwargs", "retrieval", "num_envs")
 
@@ -115,6 +117,7 @@ def plan(args: argparse.Namespace) -> RunPlan:
             raise CommandError("--retrieval, --top-k and --retrieval-threshold need --memory FILE")
         config["retrieval"] = retrieval
     run = RunPlan(out, mode, config, env_kwargs)
+    refuse_overwrite(out, RUN_WRITES, {"--memory": args.memory}, "written by run")
     if not args.resume:
         if (out / "transitions.jsonl").exists():
             raise CommandError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
