@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from procmem_gym.cli.common import seed_value
+from procmem_gym.cli.common import float_in, int_in, seed_value
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -31,13 +31,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     prep.add_argument("--force", action="store_true", help="prepare again games that already have a game file")
     prep.add_argument(
         "--seed",
-        type=int,
+        type=seed_value,
         default=None,
         help="seed of the task-text templates and the expert (default: alfworld-generate's)",
     )
     prep.add_argument(
         "--human-goal-prob",
-        type=float,
+        type=float_in(0, 1),
         default=0.0,
         help="probability of a human task description instead of a templated one (default 0)",
     )
@@ -47,11 +47,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="write new games (official layout, all six task types) on ALFWorld's domain; keep those the expert wins",
     )
     gen.add_argument("dir", help="an empty folder (the games go to DIR/json_2.1.1/<split>/)")
-    gen.add_argument("--train", type=int, default=240, help="games in train (default 240)")
-    gen.add_argument("--valid-seen", type=int, default=60, help="games in valid_seen (default 60)")
-    gen.add_argument("--valid-unseen", type=int, default=120, help="games in valid_unseen (default 120)")
+    gen.add_argument("--train", type=int_in(0, 100_000), default=240, help="games in train (default 240)")
+    gen.add_argument("--valid-seen", type=int_in(0, 100_000), default=60, help="games in valid_seen (default 60)")
+    gen.add_argument("--valid-unseen", type=int_in(0, 100_000), default=120, help="games in valid_unseen (default 120)")
     gen.add_argument("--seed", type=seed_value, default=0, help="generation seed (default 0); same seed, same games")
-    gen.add_argument("--workers", type=int, default=None, help="processes (default: one per CPU)")
+    gen.add_argument("--workers", type=int_in(1, 256), default=None, help="processes (default: one per CPU)")
     gen.set_defaults(func=generate_main)
     info = sub.add_parser("info", help="games per split and task type in an ALFWorld data folder")
     info.add_argument("dir", nargs="?", default=None, help="the data folder (default $ALFWORLD_DATA)")

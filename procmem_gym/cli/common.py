@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
+import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from procmem_gym.errors import ProcMemError
+from procmem_gym.files.reading import loads_strict
 from procmem_gym.rollouts.runner import Rollouts, RunSummary
 
 __all__ = [
@@ -57,13 +58,13 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--server-timeout",
-        type=float,
+        type=float_in(0, 86_400, low_open=True),
         default=None,
         help="openai: agents: seconds one request may take in all, answer included (default 60)",
     )
     parser.add_argument(
         "--server-retries",
-        type=int,
+        type=int_in(0, 100),
         default=None,
         help="openai: agents: retries after 429, 5xx or a network error, with backoff and Retry-After (default 4)",
     )
@@ -91,8 +92,10 @@ def parse_env_kwargs(items: list[str] | None) -> dict[str, Any]:
         if not sep or not key.isidentifier():
             raise CommandError(f"--env-kwarg takes KEY=VALUE with KEY a keyword name, got {item!r}")
         try:
-            kwargs[key] = json.loads(value)
-        except ValueError:
+            kwargs[key] = loads_strict(value)
+        except ValueError as err:
+            if value.lstrip()[:1] in ("[", "{") and "nested" in str(err):
+                raise CommandError(f"--env-kwarg {key}: the value is {err}") from None
             kwargs[key] = value
     return kwargs
 
@@ -106,6 +109,49 @@ def seed_value(text: str) -> int:
     if not 0 <= value < 2**32:
         raise argparse.ArgumentTypeError(f"a seed is an integer in 0 .. 4294967295, got {value}")
     return value
+
+
+def int_in(low: int, high: int) -> Callable[[str], int]:
+    """Return an argparse ``type=`` for integers in ``low .. high`` (a usage error names the option otherwise).
+
+    >>> int_in(1, 8)("3")
+    3
+    """
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"an integer is expected, got {text[:40]!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be in {low} .. {high:,}, got {value:,}")
+        return value
+
+    parse.__name__ = "integer"
+    return parse
+
+
+def float_in(low: float, high: float, low_open: bool = False) -> Callable[[str], float]:
+    """Return an argparse ``type=`` for finite numbers in ``[low, high]`` (``(low, high]`` with ``low_open``)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"a number is expected, got {text[:40]!r}") from None
+        if not math.isfinite(value) or value > high or value < low or (low_open and value == low):
+            bracket = "(" if low_open else "["
+            raise argparse.ArgumentTypeError(f"must be a finite number in {bracket}{low:g}, {high:g}], got {text[:40]}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
+
+
+#: The most envs stepped together (each is a process, an actor or a game in memory).
+MAX_ENVS = 1024
+#: The most episodes one command plays (episode numbers and seeds stay far inside numpy's range).
+MAX_EPISODES = 10_000_000
 
 
 def check_positive(**values: int) -> None:

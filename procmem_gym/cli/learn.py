@@ -19,11 +19,15 @@ from procmem_gym.agents.factory import AGENTS_HELP, make_policy
 from procmem_gym.agents.policy import Policy
 from procmem_gym.agents.prompts import template_for
 from procmem_gym.cli.common import (
+    MAX_ENVS,
+    MAX_EPISODES,
     CommandError,
     add_backend_options,
     add_env_kwarg,
     add_model_options,
     check_positive,
+    float_in,
+    int_in,
     interrupted,
     open_rollouts,
     parse_env_kwargs,
@@ -52,24 +56,40 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--env", default=MAIN_JOB_ENV)
     p.add_argument("--agent", default="smollm2", help=AGENTS_HELP)
     p.add_argument("--method", choices=("npppo", "memp"), default="npppo")
-    p.add_argument("--iterations", type=int, default=3)
-    p.add_argument("--episodes", type=int, default=32, help="training episodes per iteration (tasks x group)")
-    p.add_argument("--group", type=int, default=4, help="npppo: sampling seeds per task (group-relative advantages)")
+    p.add_argument("--iterations", type=int_in(1, 10_000), default=3)
     p.add_argument(
-        "--eval-episodes", type=int, default=100, help="episodes of each evaluation row, paired by seed (0: none)"
+        "--episodes", type=int_in(1, MAX_EPISODES), default=32, help="training episodes per iteration (tasks x group)"
+    )
+    p.add_argument(
+        "--group", type=int_in(1, 10_000), default=4, help="npppo: sampling seeds per task (group-relative advantages)"
+    )
+    p.add_argument(
+        "--eval-episodes",
+        type=int_in(0, MAX_EPISODES),
+        default=100,
+        help="episodes of each evaluation row, paired by seed (0: none)",
     )
     p.add_argument("--memory", default=None, help="memory file to learn into (default OUT/memory.json)")
     p.add_argument("--mode", choices=("inject", "guide"), default="inject", help="how skills act during rollouts")
     p.add_argument(
         "--update", choices=("vanilla", "validation", "adjustment"), default="validation", help="MemP update"
     )
-    p.add_argument("--num-envs", type=int, default=8)
+    p.add_argument("--num-envs", type=int_in(1, MAX_ENVS), default=8)
     add_backend_options(p)
     p.add_argument("--teacher", default=None, help="an agent whose actions are the better ones (e.g. solver)")
     p.add_argument("--writer", default=None, help="an agent that writes semantic gradients (e.g. hf:PATH)")
-    p.add_argument("--temperature", type=float, default=1.0, help="npppo: sampling temperature of learning rollouts")
-    p.add_argument("--explore", type=float, default=0.3, help="npppo: probability of leaving an active skill out")
-    p.add_argument("--trust", type=float, default=1.5, help="PPO gate: bound on the mean |log ratio| (nats)")
+    p.add_argument(
+        "--temperature", type=float_in(0, 100), default=1.0, help="npppo: sampling temperature of learning rollouts"
+    )
+    p.add_argument(
+        "--explore", type=float_in(0, 1), default=0.3, help="npppo: probability of leaving an active skill out"
+    )
+    p.add_argument(
+        "--trust",
+        type=float_in(0, 1000, low_open=True),
+        default=1.5,
+        help="PPO gate: bound on the mean |log ratio| (nats)",
+    )
     p.add_argument(
         "--no-gate", action="store_true", help="ablation: every candidate is admitted (no gate, no confirmation)"
     )
@@ -99,7 +119,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     b.add_argument(
         "--writer", default=None, help="an LLM agent that writes scripts (default: rules mined without a model)"
     )
-    b.add_argument("--min-support", type=int, default=2)
+    b.add_argument("--min-support", type=int_in(1, 1_000_000), default=2)
     b.set_defaults(func=build_cmd)
 
 
@@ -238,6 +258,7 @@ def learn_cmd(args: argparse.Namespace, console: Console) -> int:
 
 def _learn(args: argparse.Namespace, console: Console) -> int:
     check_positive(iterations=args.iterations, episodes=args.episodes, num_envs=args.num_envs)
+    args.num_envs = min(args.num_envs, max(args.episodes, args.eval_episodes))  # more would only sit idle
     out = Path(args.out)
     env_kwargs = parse_env_kwargs(args.env_kwargs)
     settings = _settings(args, env_kwargs)

@@ -12,12 +12,16 @@ from rich.console import Console
 
 from procmem_gym.agents.factory import AGENTS_HELP
 from procmem_gym.cli.common import (
+    MAX_ENVS,
+    MAX_EPISODES,
     CommandError,
     add_backend_options,
     add_env_kwarg,
     add_model_options,
     check_positive,
     default_out,
+    float_in,
+    int_in,
     open_rollouts,
     parse_env_kwargs,
     policy_where,
@@ -47,7 +51,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("run", help="play episodes with an agent, log transitions, write summary.json")
     p.add_argument("--env", required=True, help=f"a Gymnasium id, e.g. {MAIN_JOB_ENV}")
     p.add_argument("--agent", required=True, help=AGENTS_HELP)
-    p.add_argument("--episodes", type=int, default=10, help="number of episodes (default 10)")
+    p.add_argument("--episodes", type=int_in(1, MAX_EPISODES), default=10, help="number of episodes (default 10)")
     p.add_argument("--memory", default=None, help="a procedural memory file to use")
     p.add_argument(
         "--mode", choices=MODES, default=None, help="guide, inject or off (default: guide with --memory, else off)"
@@ -59,17 +63,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="step: skills activate step by step (ProcMEM); episode: memories retrieved once per episode by "
         "the task and kept in the prompt (MemP as published). Default: what the memory file says, else step",
     )
-    p.add_argument("--top-k", type=int, default=None, help="episode retrieval: memories per episode (MemP: 10)")
+    p.add_argument(
+        "--top-k", type=int_in(1, 100), default=None, help="episode retrieval: memories per episode (MemP: 10)"
+    )
     p.add_argument(
         "--retrieval-threshold",
-        type=float,
+        type=float_in(-1, 1),
         default=None,
         help="episode retrieval: the cosine a memory's task needs (MemP: 0.75, squared L2 distance 0.5)",
     )
     p.add_argument("--seed", type=seed_value, default=0, help="episode i uses seed + i (default 0)")
     p.add_argument("--out", default=None, help="output folder (default runs/<env>-<agent>-<time>)")
     p.add_argument(
-        "--num-envs", type=int, default=1, help="step N envs as one vector env, one batched policy call per step"
+        "--num-envs",
+        type=int_in(1, MAX_ENVS),
+        default=1,
+        help="step N envs as one vector env, one batched policy call per step",
     )
     add_backend_options(p)
     add_model_options(p)
@@ -93,6 +102,7 @@ class RunPlan:
 def plan(args: argparse.Namespace) -> RunPlan:
     """Return the checked plan of a run (and, with ``--resume``, what the interrupted run finished)."""
     check_positive(episodes=args.episodes, num_envs=args.num_envs)
+    args.num_envs = min(args.num_envs, args.episodes)  # more envs than episodes would only sit idle
     mode = args.mode or ("guide" if args.memory else "off")
     if mode != "off" and not args.memory:
         raise CommandError(f"--mode {mode} needs --memory FILE")

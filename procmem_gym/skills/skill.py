@@ -89,8 +89,8 @@ def _int(value: Any, field_name: str, low: int, high: int | None = None) -> int:
 
 
 def _number(value: Any, field_name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-        raise SkillError(f"{field_name} must be a number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise SkillError(f"{field_name} must be a finite number, got {value!r}")
     return float(value)
 
 

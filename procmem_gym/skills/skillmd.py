@@ -41,7 +41,7 @@ import yaml
 
 from procmem_gym.errors import InputNotFoundError, UsageError
 from procmem_gym.files.atomic import write_text_atomic
-from procmem_gym.files.reading import InputFileError, excerpt, read_text
+from procmem_gym.files.reading import InputFileError, excerpt, loads_strict, read_text
 from procmem_gym.skills.skill import Skill, SkillError
 
 __all__ = ["export_skills", "import_skills", "skill_to_markdown", "skill_from_markdown", "slug"]
@@ -106,9 +106,9 @@ def _json_list(meta: dict[str, Any], key: str, source: str) -> list[str] | None:
     if key not in meta:
         return None
     try:
-        value = json.loads(meta[key]) if isinstance(meta[key], str) else meta[key]
-    except json.JSONDecodeError as err:
-        raise SkillError(f"{source}: metadata {key} is not a JSON list ({err})") from None
+        value = loads_strict(meta[key]) if isinstance(meta[key], str) else meta[key]
+    except ValueError as err:
+        raise SkillError(f"{source}: metadata {key} is not a JSON list ({str(err)[:120]})") from None
     if not isinstance(value, list):
         raise SkillError(f"{source}: metadata {key} must be a JSON list")
     return value
@@ -161,14 +161,14 @@ def skill_from_markdown(text: str, source: str = "SKILL.md") -> Skill:
         description = ""
     try:
         max_steps = int(meta.get("max-steps", 10))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise SkillError(f"{source}: metadata max-steps must be an integer") from None
     execution: dict[str, Any] = {"guidance": guidance, "steps": steps}
     if "constraint" in meta:  # the exact constraint; the "Allowed actions" section only describes it
         try:
-            execution["constraint"] = json.loads(meta["constraint"]) if isinstance(meta["constraint"], str) else None
-        except json.JSONDecodeError as err:
-            raise SkillError(f"{source}: metadata constraint is not JSON ({err})") from None
+            execution["constraint"] = loads_strict(meta["constraint"]) if isinstance(meta["constraint"], str) else None
+        except ValueError as err:
+            raise SkillError(f"{source}: metadata constraint is not JSON ({str(err)[:120]})") from None
     data = {
         "name": str(meta.get("title") or title or front.get("name") or "skill"),
         "activation": {"text": description, "patterns": patterns},
