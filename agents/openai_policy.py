@@ -17,11 +17,17 @@ gives none, learners fall back to paired validation rollouts and their report sa
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import http.client
+import io
 import json
 import random
+import socket
+import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -173,24 +179,62 @@ class OpenAIPolicy(BasePolicy):
         raise ServerError(f"{url}: {last} (after {self.retries + 1} attempts)")
 
     def _post_once(self, url: str, payload: bytes, headers: dict[str, str]) -> Any:
-        deadline = time.monotonic() + self.timeout
-        request = urllib.request.Request(url, data=payload, headers=headers)
-        with urllib.request.urlopen(request, timeout=self.timeout) as response:
-            sock = getattr(getattr(getattr(response, "fp", None), "raw", None), "_sock", None)
+        """POST once; one deadline covers everything from connect to the last byte of the answer.
+
+        A timer shuts the socket down when the deadline passes, so a server that trickles its
+        status line, headers or body a byte at a time cannot hold the request past it. Protocol
+        errors (a bad status line, a bad chunk, too many or too long headers) are bad answers.
+        """
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ServerError(f"{url}: not an http(s) URL")
+        kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        conn = kind(parts.hostname, parts.port, timeout=self.timeout)
+        expired = threading.Event()
+        opened: list[socket.socket] = []  # the connection drops its socket once the answer is read by the response
+
+        def expire() -> None:
+            expired.set()
+            for sock in opened:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+        timer = threading.Timer(self.timeout, expire)
+        timer.daemon = True
+        timer.start()
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        try:
+            conn.connect()
+            opened.append(conn.sock)
+            if expired.is_set():  # the deadline passed while connecting
+                raise TimeoutError(f"no complete answer within {self.timeout:g} s")
+            conn.request("POST", target, body=payload, headers=headers)
+            response = conn.getresponse()
+            if response.status >= 400:
+                body = io.BytesIO(response.read(300))
+                raise urllib.error.HTTPError(url, response.status, response.reason, response.headers, body)
             chunks, size = [], 0
             while True:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError(f"no complete answer within {self.timeout:g} s")
-                if sock is not None:
-                    sock.settimeout(max(0.05, min(left, self.timeout)))
-                chunk = response.read1(65536) if hasattr(response, "read1") else response.read(65536)
+                chunk = response.read1(65536)
                 if not chunk:
                     break
                 size += len(chunk)
                 if size > self.max_response_bytes:
                     raise _BadAnswer(f"the answer is larger than {self.max_response_bytes:,} bytes")
                 chunks.append(chunk)
+        except http.client.HTTPException as err:
+            if expired.is_set():
+                raise TimeoutError(f"no complete answer within {self.timeout:g} s") from None
+            raise _BadAnswer(f"a broken HTTP answer ({type(err).__name__}: {str(err)[:120]})") from None
+        except OSError:
+            if expired.is_set():
+                raise TimeoutError(f"no complete answer within {self.timeout:g} s") from None
+            raise
+        finally:
+            timer.cancel()
+            conn.close()
+        if expired.is_set():
+            raise TimeoutError(f"no complete answer within {self.timeout:g} s")
         try:
             return json.loads(b"".join(chunks).decode("utf-8"))
         except (UnicodeDecodeError, ValueError, RecursionError):

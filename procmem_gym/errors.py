@@ -23,6 +23,9 @@ exception                      builtin base           defined in (raised by)
 ``LogFormatError``             ``ValueError``         ``procmem_gym.rollouts.transitions``
 ``RunFolderError``             ``RuntimeError``       ``procmem_gym.rollouts.runfolder``
 ``WorkerLostError``            ``RuntimeError``       ``procmem_gym.rollouts.ray_backend``
+``RayStartError``              ``ConnectionError``    ``procmem_gym.rollouts.ray_backend`` (no cluster at the address)
+``OutputFolderError``          ``OSError``            ``procmem_gym.files.folders`` (a folder that cannot be made)
+``OutputCollisionError``       ``ValueError``         ``procmem_gym.files.folders`` (an output over an input)
 ``LearnError``                 ``RuntimeError``       ``procmem_gym.learning.loop``
 ``TrajectoryFormatError``      ``ValueError``         ``procmem_gym.learning.memp``
 ``ComparisonError``            ``ValueError``         ``procmem_gym.analysis.evaluation``

@@ -26,6 +26,7 @@ Ray is an optional extra: ``pip install "procmem-gym[ray]"``.
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Sequence
 from typing import Any
 
@@ -36,7 +37,16 @@ from gymnasium.vector.utils import iterate
 
 from procmem_gym.errors import MissingExtraError, ProcMemError
 
-__all__ = ["RayVectorEnv", "EnvWorker", "RayPolicy", "PolicyWorker", "WorkerLostError", "ray_module", "init_ray"]
+__all__ = [
+    "RayVectorEnv",
+    "EnvWorker",
+    "RayPolicy",
+    "PolicyWorker",
+    "WorkerLostError",
+    "RayStartError",
+    "ray_module",
+    "init_ray",
+]
 
 
 class WorkerLostError(ProcMemError, RuntimeError):
@@ -61,10 +71,43 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> Any:
     if not ray.is_initialized():
         kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
         if address:
-            ray.init(address=address, **kwargs)
+            if address not in ("auto", "local") and not address.startswith("ray://"):
+                _check_reachable(address)
+            try:
+                ray.init(address=address, **kwargs)
+            except (ConnectionError, RuntimeError, ValueError) as err:
+                raise RayStartError(
+                    f"--ray-address {address}: cannot join the Ray cluster ({str(err)[:160]})"
+                ) from None
         else:
             ray.init(num_cpus=num_cpus or os.cpu_count() or 1, **kwargs)
     return ray
+
+
+#: Seconds to wait for a Ray head to accept a connection before giving up.
+CONNECT_DEADLINE = 10.0
+
+
+class RayStartError(ProcMemError, ConnectionError):
+    """Ray could not be started or joined (no cluster at the address, a bad address); the message names it."""
+
+
+def _check_reachable(address: str) -> None:
+    """Raise :class:`RayStartError` unless ``HOST:PORT`` accepts a TCP connection within :data:`CONNECT_DEADLINE`.
+
+    Ray itself retries a missing head for minutes; this answers at once for a closed port or a bad address.
+    """
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise RayStartError(f"--ray-address {address}: expected HOST:PORT (e.g. 10.0.0.1:6379), 'auto' or ray://...")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_DEADLINE):
+            pass
+    except OSError as err:
+        raise RayStartError(
+            f"--ray-address {address}: no Ray head answers there ({err.strerror or err}); start one with "
+            "`ray start --head` or fix the address"
+        ) from None
 
 
 class EnvWorker:
