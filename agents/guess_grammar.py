@@ -212,7 +212,12 @@ def allowed_guesses(variant: tuple, constraint: Any) -> CodeSet | None:
     """
     length, digits, repeats, tried = variant[:4]
     codes, counts = variant_codes(length, digits, repeats)
-    keep = constraint.mask_codes(codes, counts)
+    from procmem_gym.skills.constraint import ConstraintTooLargeError
+
+    try:
+        keep = constraint.mask_codes(codes, counts)
+    except ConstraintTooLargeError:  # bounded work per step: the constraint is skipped for this step
+        return None
     if tried:
         keep &= ~np.isin(_keys(codes, digits), _keys(np.array(sorted(tried)), digits))
     return CodeSet(codes[keep]) if keep.any() else None

@@ -378,12 +378,26 @@ class BoundConstraint:
                 ref_counts = np.bincount(ref_arr[(ref_arr >= 0) & (ref_arr < width)], minlength=width)[:width]
                 got = np.minimum(counts[alive], ref_counts).sum(axis=1)
             alive = alive[OPS[op](got, value)]
+        if self.excluded and len(alive):  # unrepeated: the taken actions that are codes, matched as keys
+            taken = [_code_of(a, codes.shape[1]) for a in self.excluded]
+            taken_rows = np.array([t for t in taken if t is not None], dtype=np.int64).reshape(-1, codes.shape[1])
+            if len(taken_rows):
+                base = int(max(codes.max(initial=0), taken_rows.max(initial=0))) + 1
+                weights = base ** np.arange(codes.shape[1], dtype=np.int64)
+                alive = alive[~np.isin(codes[alive].astype(np.int64) @ weights, taken_rows @ weights)]
+        if self.regexes and len(alive):
+            if len(alive) > MAX_REGEX_CODES:  # the worst case per step is bounded: the check is skipped, and says so
+                raise ConstraintTooLargeError(
+                    f"a regex statement over {len(alive):,} codes (at most {MAX_REGEX_CODES:,} are checked per step)"
+                )
+            texts = ["[" + " ".join(map(str, row)) + "]" for row in codes[alive].tolist()]
+            for pattern, negated in self.regexes:
+                matcher = compile_pattern(pattern)
+                ok = np.fromiter((matcher.fullmatch(t) is not None for t in texts), dtype=bool, count=len(texts))
+                ok = ~ok if negated else ok
+                alive, texts = alive[ok], [t for t, k in zip(texts, ok, strict=True) if k]
         keep[:] = False
         keep[alive] = True
-        if self.regexes or self.excluded:
-            for row in alive:
-                if not self.allows("[" + " ".join(str(int(d)) for d in codes[row]) + "]"):
-                    keep[row] = False
         return keep
 
     def to_dict(self) -> dict[str, Any]:
@@ -394,6 +408,25 @@ class BoundConstraint:
             "regexes": [[p, n] for p, n in self.regexes],
             **({"excluded": sorted(self.excluded)} if self.excluded else {}),
         }
+
+
+#: Codes a regex statement is checked against in one step, after the count statements narrowed them.
+MAX_REGEX_CODES = 250_000
+
+
+class ConstraintTooLargeError(ProcMemError, ValueError):
+    """A constraint whose regex would be checked against more codes than a step allows; the step skips it."""
+
+
+def _code_of(action: str, length: int) -> list[int] | None:
+    """Return the numbers of an action written ``[a b ...]`` (as compared without case and spaces), or None."""
+    if not _CODE_TEXT.fullmatch(action):  # only "[a b ...]" is ever the text of a code row
+        return None
+    numbers = action[1:-1].split()
+    return [int(n) for n in numbers] if len(numbers) == length and all(len(n) < 9 for n in numbers) else None
+
+
+_CODE_TEXT = re.compile(r"\[\d+(?: \d+)*\]")
 
 
 def value_counts(codes: np.ndarray) -> np.ndarray:
