@@ -225,7 +225,7 @@ class OpenAIPolicy(BasePolicy):
         except http.client.HTTPException as err:
             if expired.is_set():
                 raise TimeoutError(f"no complete answer within {self.timeout:g} s") from None
-            raise _BadAnswer(f"a broken HTTP answer ({type(err).__name__}: {str(err)[:120]})") from None
+            raise _BadAnswer(f"a broken HTTP answer ({type(err).__name__}: {str(err)[:120]!r})") from None
         except OSError:
             if expired.is_set():
                 raise TimeoutError(f"no complete answer within {self.timeout:g} s") from None

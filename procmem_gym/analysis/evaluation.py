@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from procmem_gym.errors import ProcMemError
+from procmem_gym.files.reading import InputFileError
 from procmem_gym.rollouts.transitions import EpisodeRecord, read_log
 
 __all__ = ["PairedComparison", "compare", "bootstrap_ci", "mcnemar_p", "records_of", "ComparisonError"]
@@ -113,6 +114,9 @@ def records_of(run: str | os.PathLike) -> list[EpisodeRecord]:
     path = os.fspath(run)
     if os.path.isdir(path):
         path = os.path.join(path, "transitions.jsonl")
-    if not os.path.isfile(path):
+    if not os.path.lexists(path):
         raise ComparisonError(f"{run}: no transitions.jsonl (a folder written by procmem-gym run?)")
-    return [r for r in read_log(path) if isinstance(r, EpisodeRecord)]
+    try:  # the bounded reader: a FIFO or a device in its place is refused, naming it
+        return [r for r in read_log(path) if isinstance(r, EpisodeRecord)]
+    except InputFileError as err:
+        raise ComparisonError(str(err)) from None

@@ -94,7 +94,14 @@ def read_bytes(path: str | os.PathLike, limit: int, what: str = "file") -> bytes
     p = Path(path)
     with open_bounded(p, limit, what) as f:
         try:
-            data = f.read(limit + 1)
+            # read what the file holds (a read of ``limit`` bytes would reserve them all up front), and a
+            # file that grows while it is read is read on up to the bound
+            data = f.read(min(limit, os.fstat(f.fileno()).st_size) + 1)
+            while len(data) <= limit:
+                more = f.read(min(limit + 1 - len(data), 1 << 20))
+                if not more:
+                    break
+                data += more
         except OSError as err:
             raise InputFileError(f"{p}: cannot read the {what} ({err.strerror})") from None
     if len(data) > limit:
