@@ -16,6 +16,7 @@ exception                      builtin base           defined in (raised by)
 ``LogprobsUnavailableError``   ``NotImplementedError``  ``procmem_gym.errors`` (a policy without log-probabilities)
 ``SkillError``                 ``ValueError``         ``procmem_gym.skills.skill``
 ``ConstraintError``            ``ValueError``         ``procmem_gym.skills.constraint``
+``ConstraintTooLargeError``    ``ValueError``         ``procmem_gym.skills.constraint`` (the step skips it)
 ``PatternError``               ``ValueError``         ``procmem_gym.skills.patterns``
 ``MemoryFormatError``          ``ValueError``         ``procmem_gym.memory.fileformat``
 ``InputFileError``             ``ValueError``         ``procmem_gym.files.reading``

@@ -116,7 +116,6 @@ def test_existing_run_is_not_overwritten(tmp_path, capsys):
         (["run", "--env", "procmem_gym/Nope-v0", "--agent", "random"], "procmem_gym/Mastermind-v0"),
         (["run", "--env", "procmem_gym/Mastermind-v0", "--agent", "genius"], "unknown agent"),
         (["run", "--env", "CartPole-v1", "--agent", "solver"], "Mastermind only"),
-        (["run", "--env", "procmem_gym/Mastermind-v0", "--agent", "random", "--episodes", "0"], "at least 1"),
         (["run", "--env", "procmem_gym/Mastermind-v0", "--agent", "random", "--mode", "inject"], "--memory"),
     ],
 )
@@ -124,6 +123,12 @@ def test_bad_arguments_give_one_line_errors(tmp_path, capsys, argv, message):
     code = main(argv + ["--out", str(tmp_path / "x")])
     err = capsys.readouterr().err
     assert code == 1 and message in err and "Traceback" not in err
+
+
+def test_an_option_out_of_its_range_is_a_usage_error_naming_it(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["run", "--env", "procmem_gym/Mastermind-v0", "--agent", "random", "--episodes", "0"])
+    assert stop.value.code == 2 and "--episodes" in capsys.readouterr().err
 
 
 def test_console_script_runs(tmp_path):
