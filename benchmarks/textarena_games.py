@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 import traceback
 
@@ -63,7 +64,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    rows = [play(g, a, args.episodes, args.num_envs, args.seed) for g in args.games for a in args.agents]
+    rows = []
+    for game in args.games:
+        for agent in args.agents:
+            rows.append(play(game, agent, args.episodes, args.num_envs, args.seed))
+            print(json.dumps(rows[-1]), file=sys.stderr, flush=True)  # each row as it finishes
     if args.json:
         print(json.dumps({"rows": rows}, indent=1))
         return
