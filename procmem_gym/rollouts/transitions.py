@@ -27,6 +27,7 @@ from procmem_gym.files.reading import excerpt, loads_strict, open_bounded
 __all__ = [
     "Transition",
     "EpisodeRecord",
+    "parse_line",
     "Episode",
     "TransitionLog",
     "LogFormatError",
@@ -326,6 +327,17 @@ class TransitionLog:
         self.close()
 
 
+def parse_line(raw: bytes) -> Transition | EpisodeRecord:
+    """Return the record one log line holds; ``ValueError`` says what is wrong (JSON, a field, its type).
+
+    JSON decoding and UTF-8 errors are ``ValueError`` too, so one ``except`` covers every bad line.
+    """
+    data = loads_strict(raw)
+    if not isinstance(data, dict):
+        raise ValueError(f"a JSON {type(data).__name__}, not an object")
+    return EpisodeRecord.from_dict(data) if "return" in data else Transition.from_dict(data)
+
+
 def read_log(path: str | os.PathLike) -> Iterator[Transition | EpisodeRecord]:
     """Yield the transitions and episode records of a log, in order.
 
@@ -338,11 +350,8 @@ def read_log(path: str | os.PathLike) -> Iterator[Transition | EpisodeRecord]:
             if not raw.strip():
                 continue
             try:
-                data = loads_strict(raw)
-                if not isinstance(data, dict):
-                    raise TypeError(f"a JSON {type(data).__name__}, not an object")
-                record = EpisodeRecord.from_dict(data) if "return" in data else Transition.from_dict(data)
-            except (TypeError, ValueError) as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+                record = parse_line(raw)
+            except ValueError as err:
                 if not raw.endswith(b"\n"):  # the last line, cut off while it was written
                     return
                 raise LogFormatError(f"{path}:{number}: not a transition-log line ({str(err)[:200]})") from None
@@ -362,19 +371,13 @@ def repair_log(path: str | os.PathLike) -> int:
             if not raw.endswith(b"\n"):
                 break
             try:
-                data = loads_strict(raw)
-                if not isinstance(data, dict):
-                    raise ValueError(f"a JSON {type(data).__name__}, not an object")
-                if "return" in data:
-                    EpisodeRecord.from_dict(data)
-                else:
-                    Transition.from_dict(data)
-            except ValueError as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+                record = parse_line(raw)
+            except ValueError as err:
                 raise LogFormatError(
                     f"{path}:{number}: corrupt line at byte {offset - len(raw)} ({str(err)[:200]}); "
                     "the log was left as it is"
                 ) from None
-            if "return" in data:
+            if isinstance(record, EpisodeRecord):
                 keep, episodes = offset, episodes + 1
     if keep != size:
         with open_bounded(path, MAX_LOG_BYTES, "transition log", mode="r+b") as f:

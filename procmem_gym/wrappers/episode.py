@@ -53,16 +53,10 @@ __all__ = [
     "augment",
     "check_mode",
     "memory_from",
-    "no_skill_info",
     "check_info",
 ]
 
 MODES = ("guide", "inject", "off")
-
-
-def no_skill_info() -> dict[str, Any]:
-    """Return a fresh ``info["procmem"]`` for a step without an active skill."""
-    return ProcmemInfo().to_dict()
 
 
 def check_info(info: dict[str, Any]) -> dict[str, Any]:
@@ -135,7 +129,6 @@ class EpisodeSettings:
     exclude: frozenset[str] = field(default_factory=frozenset)
     update_memory: bool = True
     #: ``info`` keys that say the episode succeeded (default: the family's).
-    success_keys: tuple[str, ...] | None = None
     keep_transitions: bool = False
     explore: float = 0.0
     retrieval: dict[str, Any] | None = field(default=None, compare=False)
@@ -154,22 +147,21 @@ class EpisodeSettings:
     ) -> EpisodeSettings:
         """Return the settings a wrapper's episodes share (the env's family from its spec unless given)."""
         family = family or family_of_env(env)
+        if success_key is not None:  # the caller's key decides instead of the family's
+            family = replace(family, success_keys=(success_key,))
         exclude = ("procmem", *family.unlogged_keys) if log_info_exclude is None else log_info_exclude
         return cls(
             family=family,
             exclude=frozenset(exclude),
             update_memory=update_memory,
-            success_keys=None if success_key is None else (success_key,),
             keep_transitions=keep_episodes,
             explore=explore,
             retrieval=dict(retrieval) if retrieval else None,
         )
 
     def succeeded(self, info: dict[str, Any]) -> bool:
-        """Return whether the final ``info`` says the episode succeeded."""
-        if self.success_keys is None:
-            return self.family.succeeded(info)
-        return any(bool(info[k]) for k in self.success_keys[:1] if k in info)
+        """Return whether the final ``info`` says the episode succeeded (the family's success keys)."""
+        return self.family.succeeded(info)
 
 
 def memory_from(memory: ProceduralMemory | str | os.PathLike | dict | None) -> ProceduralMemory | None:
