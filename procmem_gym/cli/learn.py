@@ -245,10 +245,8 @@ def _memory(args: argparse.Namespace, out: Path) -> ProceduralMemory:
 def learn_cmd(args: argparse.Namespace, console: Console) -> int:
     """Learn memory online, then compare no memory with the learned memory (the folder and memory file locked)."""
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise CommandError(f"--out {out} is a file, not a folder")
     refuse_overwrite(out, LEARN_WRITES, {"--memory": args.memory}, "written by learn")
-    make_folder(out)
+    make_folder(out, "--out folder")
     with contextlib.ExitStack() as locks:
         locks.enter_context(exclusive(out, "run folder", folder=True))
         if args.memory:

@@ -153,13 +153,8 @@ def main(args: argparse.Namespace, console: Console) -> int:
     if args.out is None:
         args.out = str(default_out(args.env, args.agent))
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise CommandError(f"--out {out} is a file, not a folder")
     created = not out.exists()
-    try:
-        make_folder(out)
-    except OSError as err:
-        raise CommandError(f"--out {out}: cannot create the folder ({err.strerror})") from None
+    make_folder(out, "--out folder")  # a file in the way, or no permission: one line naming it
     try:
         with exclusive(out, "run folder", folder=True):
             run = plan(args)  # checked under the lock: a run that finished meanwhile is seen
